@@ -1,0 +1,70 @@
+"""Project hygiene: dependency lists agree, notebooks carry no outputs, the model ships in the wheel."""
+import json
+import re
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONDA_NAMES = {"pytorch": "torch"}
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~ \[]", requirement.strip(), maxsplit=1)[0].lower()
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_name(r) for r in project["dependencies"]}
+    wanted |= {_name(r) for r in project["optional-dependencies"]["notebooks"]}
+    wanted |= {_name(r) for r in project["optional-dependencies"]["dev"]}
+    listed = set()
+    text = (ROOT / "environment.yml").read_text()
+    for line in text[text.index("dependencies:"):].splitlines():
+        m = re.match(r"^\s+-\s+([A-Za-z0-9_.\-]+)", line)
+        if m and m.group(1) not in ("pip", "python", "-e"):
+            listed.add(CONDA_NAMES.get(m.group(1).lower(), m.group(1).lower()))
+    assert wanted == listed, f"only in pyproject: {wanted - listed}; only in environment.yml: {listed - wanted}"
+
+
+def test_torch_requirement_is_a_range():
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    torch_req = next(d for d in deps if _name(d) == "torch")
+    assert "==" not in torch_req and "<" in torch_req and ">=" in torch_req
+
+
+@pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
+def test_notebooks_are_committed_without_outputs(notebook):
+    cells = json.loads(notebook.read_text())["cells"]
+    dirty = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
+    assert not dirty, f"{notebook.name}: cells {dirty} hold outputs; clear them (Kernel > Restart & Clear Outputs)"
+
+
+@pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
+def test_notebooks_follow_the_skeleton(notebook):
+    cells = json.loads(notebook.read_text())["cells"]
+    text = ["".join(c["source"]) for c in cells]
+    assert text[0].startswith("# ") and "colab-badge.svg" in text[0] and notebook.name in text[0]
+    assert any("You will learn" in t for t in text[:3])
+    setup = [t for t in text if "tutorial.setup(" in t]
+    assert len(setup) == 1, "exactly one setup cell"
+    assert any(re.search(r"^## 1\.", t, re.M) for t in text), "numbered sections"
+    assert any("xercise" in t for t in text), "exercises"
+    assert any("## Summary" in t for t in text), "a summary"
+    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    assert sum("assert " in t for t in code) >= 3, "checks against the module"
+
+
+def test_wheel_carries_the_open_body_model(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path), str(ROOT)], check=True)
+    wheel = next(tmp_path.glob("hybrik_lite-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "hybrik_lite/_body_models/open_body_model.npz" in names
+    assert "hybrik_lite/_body_models/open_body_model_lowres.npz" in names
+    assert any(n.startswith("hybrik_lite/_body_models/LICENSE") for n in names)
+    assert "hybrik_lite/body_model.py" in names
