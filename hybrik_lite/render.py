@@ -86,6 +86,7 @@ Shading (:func:`shade`) then evaluates Lambert lighting with face normals
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
@@ -257,20 +258,35 @@ def project_points(points_cam: Tensor, K: Tensor) -> Tensor:
 # ---------------------------------------------------------------------------
 
 
-def _gather_triangles(vertices_cam: Tensor, faces: Tensor, K: Tensor) -> Tensor:
-    """Per-triangle screen data, channel-major so each channel is contiguous.
+def _take_columns(x: Tensor, index: Tensor) -> Tensor:
+    """x[..., index] for x (..., T) and index (n,): returns (..., n).
 
-    vertices_cam: (B, V, 3);  faces: (F, 3);  K: (B, 3, 3).
-    Returns (4, 3, B*F): channels (u, v, z, 1/z) for corners 0, 1, 2 of the
-    triangles of all meshes, triangle t = b * F + f.
+    Gathers row by row with flat 1-D ``index_select`` calls, which on CPU are
+    several times faster than one ``index_select`` along a trailing dimension.
     """
-    B, V, _ = vertices_cam.shape
+    rows = x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
+    out = torch.empty(rows.shape[0], index.shape[0], dtype=x.dtype, device=x.device)
+    for r in range(rows.shape[0]):
+        torch.index_select(rows[r], 0, index, out=out[r])
+    return out.view(*x.shape[:-1], index.shape[0])
+
+
+def _screen_vertices(vertices_cam: Tensor, K: Tensor) -> Tensor:
+    """Rows (u, v, z) of every vertex of the batch.
+
+    vertices_cam: (B, V, 3);  K: (B, 3, 3).  Returns (3, B*V), vertex b * V + i.
+    """
     u, v = _project(vertices_cam, K)
-    z = vertices_cam[..., 2]
-    per_vertex = torch.stack([u, v, z, 1.0 / z]).reshape(4, B * V)        # (4, B*V)
-    offsets = torch.arange(B, device=faces.device).mul_(V)
-    corner_ids = (faces.t()[:, None, :] + offsets[None, :, None]).reshape(-1)  # (3*B*F,)
-    return per_vertex.index_select(1, corner_ids).view(4, 3, -1)
+    return torch.stack([u, v, vertices_cam[..., 2]]).reshape(3, -1)
+
+
+def _corner_ids(faces: Tensor, batch: int, num_vertices: int) -> Tensor:
+    """Corner k of triangle t = b * F + f, as an index into the B*V vertices.
+
+    faces: (F, 3).  Returns (3, B*F) int64.
+    """
+    offsets = torch.arange(batch, device=faces.device) * num_vertices
+    return (faces.t().contiguous()[:, None, :] + offsets[None, :, None]).reshape(3, -1)
 
 
 def _signed_area(u: Tensor, v: Tensor) -> Tensor:
@@ -278,66 +294,74 @@ def _signed_area(u: Tensor, v: Tensor) -> Tensor:
     return (u[1] - u[0]) * (v[2] - v[0]) - (v[1] - v[0]) * (u[2] - u[0])
 
 
-def _pixel_box(u: Tensor, v: Tensor, height: int, width: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Range of pixel centres inside each triangle's bounding box, clipped to the image.
+def _edge(ua: Tensor, va: Tensor, ub: Tensor, vb: Tensor, pu: Tensor, pv: Tensor) -> Tensor:
+    """Edge function cross(b - a, p - a): zero on the line a-b, linear in p."""
+    return (ub - ua) * (pv - va) - (vb - va) * (pu - ua)
 
-    u, v: (3, T).  Returns float (T,) tensors x0, y0, x1, y1 of integer values:
-    columns x0..x1 and rows y0..y1 (inclusive); empty when x1 < x0 or y1 < y0.
+
+def _pixel_box(u: Tensor, v: Tensor, height: int, width: int) -> Tensor:
+    """Pixel centres inside each triangle's bounding box, clipped to the image.
+
+    u, v: (3, T).  Returns (4, T) float rows x0, y0, x1, y1 of integer values:
+    columns x0..x1 and rows y0..y1, inclusive (empty when x1 < x0 or y1 < y0).
     Pixel j has its centre at j + 0.5, so the first column is ceil(u_min - 0.5).
     """
-    x0 = torch.ceil(u.amin(0) - 0.5).clamp_(min=0)
-    x1 = torch.floor(u.amax(0) - 0.5).clamp_(max=width - 1)
-    y0 = torch.ceil(v.amin(0) - 0.5).clamp_(min=0)
-    y1 = torch.floor(v.amax(0) - 0.5).clamp_(max=height - 1)
-    return x0, y0, x1, y1
+    return torch.stack([
+        torch.ceil(u.amin(0) - 0.5).clamp_(min=0),
+        torch.ceil(v.amin(0) - 0.5).clamp_(min=0),
+        torch.floor(u.amax(0) - 0.5).clamp_(max=width - 1),
+        torch.floor(v.amax(0) - 0.5).clamp_(max=height - 1),
+    ])
 
 
-def _visible_triangles(tris: Tensor, K: Tensor, num_faces: int, height: int, width: int,
-                       cull_backfaces: bool, z_near: float) -> Tensor:
-    """Indices (N,) into B*F of the triangles that can cover a pixel.
+def _candidate_triangles(screen: Tensor, corners: Tensor, K: Tensor, height: int, width: int,
+                         cull_backfaces: bool, z_near: float) -> Tensor:
+    """Indices (N,) into B*F of the triangles that may cover a pixel centre.
 
-    tris: (4, 3, B*F) from :func:`_gather_triangles`;  K: (B, 3, 3).
+    screen: (3, B*V) from :func:`_screen_vertices`;  corners: (3, B*F);  K: (B, 3, 3).
     Keeps a triangle when all its vertices have z > z_near, its screen area is
     non-zero, it faces the camera (if cull_backfaces) and its bounding box
     contains at least one pixel centre.
     """
-    u, v, z = tris[0], tris[1], tris[2]
-    keep = z.amin(0) > z_near
+    u, v = _take_columns(screen[:2], corners.reshape(-1)).view(2, 3, -1)
     area = _signed_area(u, v)
     if cull_backfaces:
         # Front-facing <=> det[v0, v1, v2] < 0 <=> area * sign(fx * fy) < 0.
-        mirror = torch.sign(K[:, 0, 0] * K[:, 1, 1])[:, None]        # (B, 1)
-        keep &= (area.view(-1, num_faces) * mirror < 0).view(-1)
+        mirror = torch.sign(K[:, 0, 0] * K[:, 1, 1])[:, None]            # (B, 1)
+        keep = (area.view(K.shape[0], -1) * mirror < 0).view(-1)
     else:
-        keep &= area != 0
-    x0, y0, x1, y1 = _pixel_box(u, v, height, width)
-    keep &= (x1 >= x0) & (y1 >= y0)
+        keep = area != 0
+    box = _pixel_box(u, v, height, width)
+    keep &= (box[2] >= box[0]) & (box[3] >= box[1])
+    if not bool((screen[2] > z_near).all()):
+        # Some vertex is (nearly) behind the camera: test every triangle.
+        z = _take_columns(screen[2], corners.reshape(-1)).view(3, -1)
+        keep &= z.amin(0) > z_near
     return keep.nonzero().squeeze(1)
 
 
-def _triangle_planes(tris: Tensor, corner_u: Tensor, corner_v: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+def _triangle_planes(u: Tensor, v: Tensor, inv_z: Tensor, corner_u: Tensor,
+                     corner_v: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     """Linear functions a * dx + b * dy + c of the pixel offset from a corner.
 
-    tris: (4, 3, N) screen data;  corner_u, corner_v: (N,) centre of each
-    triangle's first candidate pixel.  Returns a, b, c of shape (4, N):
-    rows 0-2 are the signed distances (pixels, positive inside) to the edges
-    opposite vertices 0, 1, 2; row 3 is 1/z (perspective-correct depth).
+    u, v, inv_z: (3, N) per-vertex screen position and 1/z;  corner_u,
+    corner_v: (N,) centre of each triangle's first candidate pixel.
+    Returns a, b, c of shape (4, N): rows 0-2 are the signed distances (in
+    pixels, positive inside) to the edges opposite vertices 0, 1, 2; row 3 is
+    1/z, which is linear in screen space.
     """
-    u, v, w = tris[0], tris[1], tris[3]                   # (3, N) each
     # Edge opposite vertex i runs from vertex j = i+1 to vertex k = i+2.
     uj, vj = u.roll(-1, 0), v.roll(-1, 0)
-    eu, ev = u.roll(-2, 0) - uj, v.roll(-2, 0) - vj       # (3, N)
-    # Edge function E_i(p) = cross(e_i, p - p_j): zero on the edge, and
-    # E_i / area is the screen-space barycentric coordinate of vertex i.
+    eu, ev = u.roll(-2, 0) - uj, v.roll(-2, 0) - vj                    # (3, N)
+    # E_i(p) = cross(e_i, p - p_j) = eu * (pv - vj) - ev * (pu - uj) is zero on
+    # the edge, and E_i / area is the screen-space barycentric of vertex i.
     e_at_corner = eu * (corner_v - vj) - ev * (corner_u - uj)
     area = _signed_area(u, v)
-    # Signed distance to the edge, positive inside whatever the orientation.
-    to_dist = torch.sign(area) * torch.rsqrt(eu * eu + ev * ev)
-    # 1/z = sum_i bary_i / z_i, with bary_i = E_i / area.
-    to_bary = w / area
-    a = torch.cat([-ev * to_dist, (-ev * to_bary).sum(0, keepdim=True)])
-    b = torch.cat([eu * to_dist, (eu * to_bary).sum(0, keepdim=True)])
-    c = torch.cat([e_at_corner * to_dist, (e_at_corner * to_bary).sum(0, keepdim=True)])
+    to_dist = torch.sign(area) * torch.rsqrt(eu * eu + ev * ev)       # E_i -> distance
+    to_inv_z = inv_z / area                                            # 1/z = sum_i E_i/area / z_i
+    a = torch.cat([-ev * to_dist, (-ev * to_inv_z).sum(0, keepdim=True)])
+    b = torch.cat([eu * to_dist, (eu * to_inv_z).sum(0, keepdim=True)])
+    c = torch.cat([e_at_corner * to_dist, (e_at_corner * to_inv_z).sum(0, keepdim=True)])
     return a, b, c
 
 
@@ -346,13 +370,12 @@ def _bucket_fragments(a: Tensor, b: Tensor, c: Tensor, last_dx: Tensor, last_dy:
     """Test n triangles against their gh x gw grids of candidate pixels.
 
     a, b, c: (4, n) planes;  last_dx, last_dy: (n,) last offset inside each box.
-    Returns (tri, offset, inv_z) for the covered pixels (M,): which triangle of
+    Returns (tri, cell, inv_z) for the M covered candidates: which triangle of
     the chunk, which grid cell (dy * gw + dx), and 1/z there.
     """
-    device, dtype = a.device, a.dtype
-    dx = torch.arange(grid_w, device=device, dtype=dtype)
-    dy = torch.arange(grid_h, device=device, dtype=dtype)
-    # Separable evaluation: plane(dx, dy) = (c + a * dx) + (b * dy).
+    dx = torch.arange(grid_w, device=a.device, dtype=a.dtype)
+    dy = torch.arange(grid_h, device=a.device, dtype=a.dtype)
+    # Separable evaluation: plane(dx, dy) = (c + a * dx) + b * dy.
     row_x = c[:, :, None] + a[:, :, None] * dx                        # (4, n, gw)
     row_y = b[:, :, None] * dy                                        # (4, n, gh)
     # Candidates beyond the triangle's (image-clipped) box get -inf on the
@@ -368,86 +391,45 @@ def _bucket_fragments(a: Tensor, b: Tensor, c: Tensor, last_dx: Tensor, last_dy:
 
 
 def _depth_keys(inv_z: Tensor, tri_ids: Tensor) -> Tensor:
-    """int64 keys ordering fragments by 1/z (nearest is largest), then by id."""
+    """int64 keys that order fragments by 1/z (nearest is largest), then by id."""
     inv_z = inv_z.to(torch.float32).clamp_(min=1e-30)  # positive: bits order like values
     return (inv_z.view(torch.int32).to(torch.int64) << 32) | tri_ids
 
 
-def _resolve_visible(keys: Tensor, tris: Tensor, num_faces: int, height: int, width: int):
-    """Decode the z-buffer and interpolate at the visible pixels only.
+def _zbuffer(screen: Tensor, corners: Tensor, ids: Tensor, batch: int, num_faces: int,
+             height: int, width: int, chunk_pairs: int) -> Tensor:
+    """Depth-test the candidate triangles ``ids`` (N,) into B*F.
 
-    keys: (B*H*W,) int64 z-buffer (0 = background);  tris: (4, 3, B*F).
-    Returns (pixels, face, depth, bary) for the M visible pixels.
+    Returns the z-buffer (B*H*W,) int64: 0 for background, else the key
+    ``(bits(1/z) << 32) | (b * F + f)`` of the nearest fragment.
     """
-    pixels = (keys > 0).nonzero().squeeze(1)                          # (M,)
-    tri = keys.index_select(0, pixels) & 0xFFFFFFFF                   # index into B*F
-    face = tri % num_faces
-    corner = tris.index_select(2, tri)                                # (4, 3, M)
-    u, v, w = corner[0], corner[1], corner[3]
-    in_image = pixels % (height * width)
-    pu = (in_image % width).to(u.dtype) + 0.5
-    pv = torch.div(in_image, width, rounding_mode="floor").to(u.dtype) + 0.5
-    # Screen-space barycentrics from the three edge functions.
-    uj, vj = u.roll(-1, 0), v.roll(-1, 0)
-    edge = (u.roll(-2, 0) - uj) * (pv - vj) - (v.roll(-2, 0) - vj) * (pu - uj)   # (3, M)
-    screen_bary = (edge / _signed_area(u, v)).clamp_(min=0)
-    # Perspective correction: weight by 1/z_i and renormalise.
-    weighted = screen_bary * w
-    inv_z = weighted.sum(0)
-    return pixels, face, 1.0 / inv_z, (weighted / inv_z).t()
-
-
-def rasterize(vertices_cam: Tensor, faces: Tensor, K: Tensor, image_size: Sequence[int],
-              cull_backfaces: bool = True, *, z_near: float = 1e-3,
-              chunk_pairs: int = DEFAULT_CHUNK_PAIRS) -> Fragments:
-    """Rasterise a batch of meshes with a z-buffer.
-
-    vertices_cam: (B, V, 3) float32/float64, OpenCV camera frame.
-    faces: (F, 3) integer vertex indices, counter-clockwise seen from outside.
-    K: (3, 3) or (B, 3, 3) pinhole intrinsics, dtype/device of vertices_cam.
-    image_size: (H, W).
-    cull_backfaces: drop triangles whose outward normal points away from the
-        camera.  Triangles with a vertex at z <= z_near are always dropped.
-    chunk_pairs: at most this many (triangle, candidate pixel) pairs are
-        evaluated at once (bounds memory; results do not depend on it).
-    Returns :class:`Fragments` with (B, H, W) face_index / depth / mask and
-    (B, H, W, 3) perspective-correct barycentrics.
-    """
-    _check_points("vertices_cam", vertices_cam)
-    B, V, _ = vertices_cam.shape
-    device, dtype = vertices_cam.device, vertices_cam.dtype
-    faces = _check_faces(faces, V, device)
-    K = _check_K(K, B, dtype, device)
-    H, W = _check_image_size(image_size)
-    F = faces.shape[0]
-    if B * F >= 2 ** 31:
-        _fail("vertices_cam/faces", "B * F < 2**31 triangles per call", f"{B} * {F}",
-              "Split the batch into smaller calls.")
-
-    tris = _gather_triangles(vertices_cam, faces, K)                  # (4, 3, B*F)
-    ids = _visible_triangles(tris, K, F, H, W, cull_backfaces, z_near)  # (N,)
-    alive = tris.index_select(2, ids)                                 # (4, 3, N)
-
-    # Box of candidate pixels for each surviving triangle.
-    x0, y0, x1, y1 = _pixel_box(alive[0], alive[1], H, W)
-    last_dx, last_dy = (x1 - x0), (y1 - y0)
-    # Bucket = (log2 of grid height, log2 of grid width), grid = next power of two.
+    H, W = height, width
+    device = screen.device
+    # Gather the candidates' corners and sort them into buckets by box size.
+    cid = _take_columns(corners, ids)                                 # (3, N)
+    u, v, z = _take_columns(screen, cid.reshape(-1)).view(3, 3, -1)   # (3, N) each
+    box = _pixel_box(u, v, H, W)                                      # (4, N)
+    last_dx, last_dy = box[2] - box[0], box[3] - box[1]
+    # Grid = next power of two of the box size: 2 ** frexp(size - 1).exponent.
     exp_w = torch.frexp(last_dx.float()).exponent.long()
     exp_h = torch.frexp(last_dy.float()).exponent.long()
-    order = torch.argsort(exp_h * 64 + exp_w, stable=True)
-    buckets, counts = torch.unique_consecutive((exp_h * 64 + exp_w)[order], return_counts=True)
+    bucket_of = exp_h * 64 + exp_w
+    order = torch.argsort(bucket_of, stable=True)
+    buckets, counts = torch.unique_consecutive(bucket_of.index_select(0, order),
+                                               return_counts=True)
+    ids = ids.index_select(0, order)
+    u, v, z = _take_columns(torch.stack([u, v, z]), order)
+    x0, y0 = box[0].index_select(0, order), box[1].index_select(0, order)
+    last_dx, last_dy = last_dx.index_select(0, order), last_dy.index_select(0, order)
 
-    ids, alive = ids[order], alive.index_select(2, order)
-    x0, y0, last_dx, last_dy = x0[order], y0[order], last_dx[order], last_dy[order]
-    a, b, c = _triangle_planes(alive, x0 + 0.5, y0 + 0.5)             # (4, N) each
-    batch_of = torch.div(ids, F, rounding_mode="floor")
-    first_pixel = batch_of * (H * W) + y0.long() * W + x0.long()      # (N,)
+    a, b, c = _triangle_planes(u, v, 1.0 / z, x0 + 0.5, y0 + 0.5)     # (4, N) each
+    image_of = torch.div(ids, num_faces, rounding_mode="floor")
+    first_pixel = image_of * (H * W) + y0.long() * W + x0.long()      # (N,)
 
-    keys = torch.zeros(B * H * W, dtype=torch.int64, device=device)
+    keys = torch.zeros(batch * H * W, dtype=torch.int64, device=device)
     start = 0
     for bucket, count in zip(buckets.tolist(), counts.tolist()):
-        grid_h = min(2 ** (bucket // 64), H)
-        grid_w = min(2 ** (bucket % 64), W)
+        grid_h, grid_w = min(2 ** (bucket // 64), H), min(2 ** (bucket % 64), W)
         cell_to_pixel = (torch.arange(grid_h, device=device)[:, None] * W
                          + torch.arange(grid_w, device=device)).reshape(-1)
         step = max(1, chunk_pairs // (grid_h * grid_w))
@@ -460,16 +442,98 @@ def rasterize(vertices_cam: Tensor, faces: Tensor, K: Tensor, image_size: Sequen
             key = _depth_keys(inv_z, ids[lo:hi].index_select(0, tri))
             keys.scatter_reduce_(0, pixel, key, reduce="amax")
         start += count
+    return keys
 
-    pixels, face, depth, bary = _resolve_visible(keys, tris, F, H, W)
-    face_index = torch.full((B * H * W,), -1, dtype=torch.int64, device=device)
-    face_index[pixels] = face
-    depth_map = torch.full((B * H * W,), float("inf"), dtype=dtype, device=device)
-    depth_map[pixels] = depth
-    bary_map = torch.zeros(B * H * W, 3, dtype=dtype, device=device)
-    bary_map[pixels] = bary
-    return Fragments(face_index.view(B, H, W), depth_map.view(B, H, W),
-                     bary_map.view(B, H, W, 3), (face_index >= 0).view(B, H, W))
+
+class _Visible(NamedTuple):
+    """The M visible pixels of a batch, flattened."""
+
+    pixels: Tensor    # (M,) index into B*H*W
+    triangle: Tensor  # (M,) visible triangle, index into B*F (b * F + f)
+    corners: Tensor   # (3, M) its corners, indices into B*V
+    depth: Tensor     # (M,) camera-frame z
+    bary: Tensor      # (M, 3) perspective-correct barycentrics
+
+
+def _resolve(keys: Tensor, screen: Tensor, corners: Tensor, height: int, width: int) -> _Visible:
+    """Decode the z-buffer and interpolate at the visible pixels only."""
+    pixels = (keys > 0).nonzero().squeeze(1)                          # (M,)
+    triangle = keys.index_select(0, pixels) & 0xFFFFFFFF
+    cid = _take_columns(corners, triangle)                            # (3, M)
+    (u0, u1, u2), (v0, v1, v2), z = _take_columns(screen, cid.reshape(-1)).view(3, 3, -1)
+    in_image = pixels % (height * width)
+    pu = (in_image % width).to(u0.dtype) + 0.5
+    pv = torch.div(in_image, width, rounding_mode="floor").to(u0.dtype) + 0.5
+    # Screen-space barycentrics from the three edge functions ...
+    edges = torch.stack([_edge(u1, v1, u2, v2, pu, pv),
+                         _edge(u2, v2, u0, v0, pu, pv),
+                         _edge(u0, v0, u1, v1, pu, pv)])              # (3, M)
+    area = (u1 - u0) * (v2 - v0) - (v1 - v0) * (u2 - u0)
+    screen_bary = (edges / area).clamp_(min=0)
+    # ... made perspective-correct: weight by 1/z_i and renormalise.
+    weighted = screen_bary / z
+    inv_z = weighted.sum(0)
+    return _Visible(pixels, triangle, cid, 1.0 / inv_z, (weighted / inv_z).t())
+
+
+def _rasterize(vertices_cam: Tensor, faces: Tensor, K: Tensor, height: int, width: int,
+               cull_backfaces: bool, z_near: float, chunk_pairs: int) -> _Visible:
+    """Rasterisation without input checks (see :func:`rasterize`)."""
+    B, V, _ = vertices_cam.shape
+    screen = _screen_vertices(vertices_cam, K)                        # (3, B*V)
+    corners = _corner_ids(faces, B, V)                                # (3, B*F)
+    ids = _candidate_triangles(screen, corners, K, height, width, cull_backfaces, z_near)
+    keys = _zbuffer(screen, corners, ids, B, faces.shape[0], height, width, chunk_pairs)
+    return _resolve(keys, screen, corners, height, width)
+
+
+def _to_fragments(vis: _Visible, batch: int, num_faces: int, height: int, width: int,
+                  dtype: torch.dtype) -> Fragments:
+    """Scatter the visible pixels into (B, H, W) maps."""
+    n = batch * height * width
+    device = vis.pixels.device
+    face_index = torch.full((n,), -1, dtype=torch.int64, device=device)
+    face_index[vis.pixels] = vis.triangle % num_faces
+    depth = torch.full((n,), float("inf"), dtype=dtype, device=device)
+    depth[vis.pixels] = vis.depth
+    bary = torch.zeros(n, 3, dtype=dtype, device=device)
+    bary[vis.pixels] = vis.bary
+    shape = (batch, height, width)
+    return Fragments(face_index.view(shape), depth.view(shape), bary.view(*shape, 3),
+                     (face_index >= 0).view(shape))
+
+
+def rasterize(vertices_cam: Tensor, faces: Tensor, K: Tensor, image_size: Sequence[int],
+              cull_backfaces: bool = True, *, z_near: float = 1e-3,
+              chunk_pairs: int = DEFAULT_CHUNK_PAIRS) -> Fragments:
+    """Rasterise a batch of meshes with a z-buffer.
+
+    vertices_cam: (B, V, 3) float32/float64, OpenCV camera frame.
+    faces: (F, 3) integer vertex indices, counter-clockwise seen from outside.
+    K: (3, 3) or (B, 3, 3) pinhole intrinsics, dtype/device of vertices_cam.
+    image_size: (H, W).
+    cull_backfaces: drop triangles whose outward normal points away from the
+        camera.  Triangles with a vertex at z <= z_near are always dropped
+        whole (there is no near-plane clipping).
+    chunk_pairs: at most this many (triangle, candidate pixel) pairs are
+        evaluated at once; bounds memory, does not change the result.
+    Returns :class:`Fragments`: (B, H, W) face_index / depth / mask and
+    (B, H, W, 3) perspective-correct barycentrics.
+    """
+    _check_points("vertices_cam", vertices_cam)
+    B, V, _ = vertices_cam.shape
+    faces = _check_faces(faces, V, vertices_cam.device)
+    K = _check_K(K, B, vertices_cam.dtype, vertices_cam.device)
+    H, W = _check_image_size(image_size)
+    _check_batch_size(B, faces.shape[0])
+    vis = _rasterize(vertices_cam, faces, K, H, W, cull_backfaces, z_near, chunk_pairs)
+    return _to_fragments(vis, B, faces.shape[0], H, W, vertices_cam.dtype)
+
+
+def _check_batch_size(batch: int, num_faces: int) -> None:
+    if batch * num_faces >= 2 ** 31:
+        _fail("vertices_cam/faces", "B * F < 2**31 triangles per call", f"{batch} * {num_faces}",
+              "Split the batch into smaller calls.")
 
 
 # ---------------------------------------------------------------------------
@@ -490,18 +554,22 @@ def _as_background(background: ColourLike, B: int, H: int, W: int, dtype, device
             _fail("background", f"device {device}", f"device {background.device}",
                   f"Move it with background.to('{device}').")
         return background.to(dtype=dtype, copy=True)
+    if isinstance(background, Tensor) and background.device != device:
+        _fail("background", f"device {device}", f"device {background.device}",
+              f"Move it with background.to('{device}').")
     colour = torch.as_tensor(background, dtype=dtype, device=device)
     if colour.numel() not in (1, 3):
         _fail("background", "a scalar, a colour (3,) or an image (B, 3, H, W)",
               f"shape {tuple(colour.shape)}", "For example background=(1.0, 1.0, 1.0).")
-    return colour.reshape(1, -1, 1, 1).expand(B, 3, H, W).clone()
+    return colour.reshape(1, -1, 1, 1).expand(B, 3, H, W).contiguous()
 
 
 def _check_colours(name: str, colours: Tensor, count: int, B: int, dtype, device) -> Tensor:
-    """Return colours as (B, count, 3) (a view when broadcasting)."""
+    """Return colours as a (B*count, 3) table (row b * count + i)."""
     if not isinstance(colours, Tensor) or colours.shape[-2:] != (count, 3) \
             or colours.dim() not in (2, 3) or (colours.dim() == 3 and colours.shape[0] != B):
-        got = f"shape {tuple(colours.shape)}" if isinstance(colours, Tensor) else type(colours).__name__
+        got = f"shape {tuple(colours.shape)}" if isinstance(colours, Tensor) \
+            else type(colours).__name__
         _fail(name, f"a tensor of shape ({count}, 3) or ({B}, {count}, 3)", got,
               "Give one RGB colour in [0, 1] per element.")
     if colours.device != device:
@@ -509,88 +577,109 @@ def _check_colours(name: str, colours: Tensor, count: int, B: int, dtype, device
               f"Move it with {name}.to('{device}').")
     if not colours.dtype.is_floating_point:
         _fail(name, "a floating dtype", f"dtype {colours.dtype}", f"Convert it with {name}.float().")
-    return colours.to(dtype).expand(B, count, 3)
+    return colours.to(dtype).expand(B, count, 3).reshape(B * count, 3)
 
 
-def _normalize(x: Tensor, dim: int = -1) -> Tensor:
-    return x / x.norm(dim=dim, keepdim=True).clamp_min(1e-12)
+def _normalize(x: Tensor) -> Tensor:
+    """Unit vectors along the last dimension (zero vectors stay zero)."""
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def _vertex_normals(vertices_cam: Tensor, corners: Tensor) -> Tensor:
+    """Area-weighted vertex normals (B*V, 3) from corners (3, B*F)."""
+    p = vertices_cam.reshape(-1, 3)
+    p0, p1, p2 = (p.index_select(0, corners[k]) for k in range(3))
+    face_n = torch.cross(p1 - p0, p2 - p0, dim=-1)                    # length = 2 * area
+    normals = torch.zeros_like(p)
+    for k in range(3):
+        normals.index_add_(0, corners[k], face_n)
+    return _normalize(normals)
+
+
+def _shade(vis: _Visible, vertices_cam: Tensor, faces: Tensor, height: int, width: int, *,
+           vertex_colors, face_colors, light_dir, ambient, diffuse, background, flat) -> Tensor:
+    """Lambert shading of the visible pixels (see :func:`shade`)."""
+    B, V, _ = vertices_cam.shape
+    F = faces.shape[0]
+    HW = height * width
+    device, dtype = vertices_cam.device, vertices_cam.dtype
+    if vertex_colors is not None and face_colors is not None:
+        _fail("colours", "vertex_colors or face_colors", "both", "Pass only one of them.")
+    light = torch.as_tensor(light_dir, dtype=dtype, device=device)
+    if light.shape not in ((3,), (B, 3)):
+        _fail("light_dir", f"shape (3,) or ({B}, 3)", f"shape {tuple(light.shape)}",
+              "Give a direction towards the light, in the camera frame.")
+    image = _as_background(background, B, height, width, dtype, device)
+    image_of = torch.div(vis.pixels, HW, rounding_mode="floor")       # (M,)
+
+    # Unit normal at each visible pixel.
+    if flat:
+        p = vertices_cam.reshape(-1, 3).index_select(0, vis.corners.reshape(-1)).view(3, -1, 3)
+        normal = _normalize(torch.cross(p[1] - p[0], p[2] - p[0], dim=-1))
+    else:
+        n = _vertex_normals(vertices_cam, _corner_ids(faces, B, V))
+        n = n.index_select(0, vis.corners.reshape(-1)).view(3, -1, 3)
+        normal = _normalize((vis.bary.t()[:, :, None] * n).sum(0))
+
+    # Albedo at each visible pixel.
+    if face_colors is not None:
+        table = _check_colours("face_colors", face_colors, F, B, dtype, device)
+        albedo = table.index_select(0, vis.triangle)
+    elif vertex_colors is not None:
+        table = _check_colours("vertex_colors", vertex_colors, V, B, dtype, device)
+        c = table.index_select(0, vis.corners.reshape(-1)).view(3, -1, 3)
+        albedo = (vis.bary.t()[:, :, None] * c).sum(0)
+    else:
+        albedo = torch.full((1, 3), 0.75, dtype=dtype, device=device)
+
+    light = _normalize(light.expand(B, 3)).index_select(0, image_of)  # (M, 3)
+    lambert = (normal * light).sum(-1).clamp_(min=0)
+    colour = (albedo * (ambient + diffuse * lambert)[:, None]).clamp_(0, 1)  # (M, 3)
+
+    # Write the colours into the channel-first image (B, 3, H, W).
+    at = (image_of * (3 * HW) + vis.pixels % HW)[:, None] + torch.arange(3, device=device) * HW
+    image.view(-1)[at.reshape(-1)] = colour.reshape(-1)
+    return image
 
 
 def shade(fragments: Fragments, vertices_cam: Tensor, faces: Tensor, *,
           vertex_colors: Optional[Tensor] = None, face_colors: Optional[Tensor] = None,
           light_dir: ColourLike = (0.0, 0.0, -1.0), ambient: float = 0.3,
           diffuse: float = 0.7, background: ColourLike = 1.0, flat: bool = True) -> Tensor:
-    """Lambert-shade rasterised fragments.
+    """Lambert-shade rasterised fragments; only visible pixels are shaded.
 
     fragments: from :func:`rasterize` of the same vertices_cam (B, V, 3) and faces (F, 3).
     vertex_colors: (V, 3) or (B, V, 3), interpolated perspective-correctly; or
-    face_colors: (F, 3) or (B, F, 3); neither gives a light grey (0.75).
-    light_dir: (3,) or (B, 3), direction from the surface *towards* the light,
-        camera frame; the default (0, 0, -1) is a headlight at the camera.
+    face_colors: (F, 3) or (B, F, 3); with neither the albedo is grey 0.75.
+    light_dir: (3,) or (B, 3), direction from the surface *towards* the light in
+        the camera frame; the default (0, 0, -1) is a headlight at the camera.
     colour = albedo * (ambient + diffuse * max(0, n . l)), clipped to [0, 1].
     flat: face normals if True, else interpolated area-weighted vertex normals.
-        Normals are outward (right-hand rule); back faces, which only show
-        with culling off, are lit as such (usually dark).
+        Normals are outward (right-hand rule); back faces, visible only with
+        culling off, are lit as such (usually dark).
     background: scalar, (3,) colour or (B, 3, H, W) image.
-    Returns image (B, 3, H, W).
+    Returns image (B, 3, H, W) in [0, 1].
     """
     _check_points("vertices_cam", vertices_cam)
     B, V, _ = vertices_cam.shape
-    device, dtype = vertices_cam.device, vertices_cam.dtype
-    faces = _check_faces(faces, V, device)
-    F = faces.shape[0]
-    if fragments.face_index.dim() != 3 or fragments.face_index.shape[0] != B:
-        _fail("fragments", f"face_index of shape ({B}, H, W)",
-              f"shape {tuple(fragments.face_index.shape)}", "Rasterise the same batch.")
-    _, H, W = fragments.face_index.shape
-    if vertex_colors is not None and face_colors is not None:
-        _fail("colours", "vertex_colors or face_colors", "both", "Pass only one of them.")
-    image = _as_background(background, B, H, W, dtype, device)
-
-    pixels = fragments.mask.reshape(-1).nonzero().squeeze(1)          # (M,)
-    batch_of = torch.div(pixels, H * W, rounding_mode="floor")
-    face = fragments.face_index.reshape(-1).index_select(0, pixels)
-    bary = fragments.bary.reshape(-1, 3).index_select(0, pixels)      # (M, 3)
-    corner_ids = faces.index_select(0, face) + (batch_of * V)[:, None]  # (M, 3) into B*V
-    flat_vertices = vertices_cam.reshape(B * V, 3)
-
-    if flat:
-        p = flat_vertices.index_select(0, corner_ids.reshape(-1)).view(-1, 3, 3)
-        normal = _normalize(torch.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0], dim=-1))
-    else:
-        p = vertices_cam[:, faces]                                    # (B, F, 3, 3)
-        face_n = torch.cross(p[:, :, 1] - p[:, :, 0], p[:, :, 2] - p[:, :, 0], dim=-1)
-        vertex_n = torch.zeros(B * V, 3, dtype=dtype, device=device)
-        face_ids = (faces[None] + V * torch.arange(B, device=device)[:, None, None]).reshape(-1)
-        vertex_n.index_add_(0, face_ids, face_n[:, :, None].expand(B, F, 3, 3).reshape(-1, 3))
-        vertex_n = _normalize(vertex_n)
-        n3 = vertex_n.index_select(0, corner_ids.reshape(-1)).view(-1, 3, 3)
-        normal = _normalize((bary[:, :, None] * n3).sum(1))
-
-    if face_colors is not None:
-        colours = _check_colours("face_colors", face_colors, F, B, dtype, device)
-        albedo = colours.reshape(B * F, 3).index_select(0, batch_of * F + face) \
-            if colours.stride(0) != 0 else colours[0].index_select(0, face)
-    elif vertex_colors is not None:
-        colours = _check_colours("vertex_colors", vertex_colors, V, B, dtype, device)
-        c3 = colours.reshape(B * V, 3).index_select(0, corner_ids.reshape(-1)).view(-1, 3, 3)
-        albedo = (bary[:, :, None] * c3).sum(1)
-    else:
-        albedo = torch.full((pixels.shape[0], 3), 0.75, dtype=dtype, device=device)
-
-    light = torch.as_tensor(light_dir, dtype=dtype, device=device)
-    if light.shape not in ((3,), (B, 3)):
-        _fail("light_dir", f"shape (3,) or ({B}, 3)", f"shape {tuple(light.shape)}",
-              "Give a direction towards the light in the camera frame.")
-    light = _normalize(light.expand(B, 3)).index_select(0, batch_of)  # (M, 3)
-    lambert = (normal * light).sum(-1).clamp_(min=0)
-    colour = (albedo * (ambient + diffuse * lambert)[:, None]).clamp_(0, 1)
-
-    # Write the M x 3 colours into the channel-first image.
-    channel_ids = (batch_of * 3 * H * W + pixels % (H * W))[:, None] \
-        + torch.arange(3, device=device) * (H * W)
-    image.view(-1)[channel_ids.reshape(-1)] = colour.reshape(-1)
-    return image
+    faces = _check_faces(faces, V, vertices_cam.device)
+    face_index = fragments.face_index
+    if face_index.dim() != 3 or face_index.shape[0] != B or face_index.device != vertices_cam.device:
+        _fail("fragments", f"face_index of shape ({B}, H, W) on {vertices_cam.device}",
+              f"shape {tuple(face_index.shape)} on {face_index.device}",
+              "Shade the fragments of the same batch.")
+    _, H, W = face_index.shape
+    pixels = fragments.mask.reshape(-1).nonzero().squeeze(1)
+    image_of = torch.div(pixels, H * W, rounding_mode="floor")
+    face = face_index.reshape(-1).index_select(0, pixels)
+    vis = _Visible(pixels=pixels,
+                   triangle=image_of * faces.shape[0] + face,
+                   corners=(faces.index_select(0, face) + (image_of * V)[:, None]).t(),
+                   depth=fragments.depth.reshape(-1).index_select(0, pixels),
+                   bary=fragments.bary.reshape(-1, 3).index_select(0, pixels))
+    return _shade(vis, vertices_cam, faces, H, W, vertex_colors=vertex_colors,
+                  face_colors=face_colors, light_dir=light_dir, ambient=ambient,
+                  diffuse=diffuse, background=background, flat=flat)
 
 
 def render(vertices_cam: Tensor, faces: Tensor, K: Tensor, image_size: Sequence[int], *,
@@ -601,11 +690,18 @@ def render(vertices_cam: Tensor, faces: Tensor, K: Tensor, image_size: Sequence[
     """Rasterise and shade: :func:`rasterize` followed by :func:`shade`.
 
     vertices_cam: (B, V, 3);  faces: (F, 3);  K: (3, 3) or (B, 3, 3);
-    image_size: (H, W).  Other arguments as in :func:`shade` / :func:`rasterize`.
-    Returns :class:`RenderOutput` (image (B, 3, H, W), depth, face_index, mask).
+    image_size: (H, W).  Other arguments as in :func:`shade` and :func:`rasterize`.
+    Returns :class:`RenderOutput`: image (B, 3, H, W), depth, face_index, mask.
     """
-    frags = rasterize(vertices_cam, faces, K, image_size, cull_backfaces, z_near=z_near)
-    image = shade(frags, vertices_cam, faces, vertex_colors=vertex_colors,
-                  face_colors=face_colors, light_dir=light_dir, ambient=ambient,
-                  diffuse=diffuse, background=background, flat=flat)
+    _check_points("vertices_cam", vertices_cam)
+    B, V, _ = vertices_cam.shape
+    faces = _check_faces(faces, V, vertices_cam.device)
+    K = _check_K(K, B, vertices_cam.dtype, vertices_cam.device)
+    H, W = _check_image_size(image_size)
+    _check_batch_size(B, faces.shape[0])
+    vis = _rasterize(vertices_cam, faces, K, H, W, cull_backfaces, z_near, DEFAULT_CHUNK_PAIRS)
+    frags = _to_fragments(vis, B, faces.shape[0], H, W, vertices_cam.dtype)
+    image = _shade(vis, vertices_cam, faces, H, W, vertex_colors=vertex_colors,
+                   face_colors=face_colors, light_dir=light_dir, ambient=ambient,
+                   diffuse=diffuse, background=background, flat=flat)
     return RenderOutput(image, frags.depth, frags.face_index, frags.mask)

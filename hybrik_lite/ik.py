@@ -1,0 +1,307 @@
+"""HybrIK's analytical inverse kinematics: joint positions + twist angles -> joint rotations.
+
+Joint positions fix every joint's *swing* (where its bone points) but not its *twist* (how far
+it turns about the bone; see :mod:`hybrik_lite.twist_swing`). HybrIK predicts both and puts
+them together along the kinematic tree, parents before children:
+
+1. **Root (pelvis).** Its three children (left hip, right hip, spine1) fix its rotation: the
+   rotation ``R0`` that best maps the rest offsets ``r_k = t_k - t_0`` onto the target offsets
+   ``p_k - p_0`` (orthogonal Procrustes). With ``S = sum_k r_k p_k^T = U diag(sigma) V^T``,
+   ``R0 = V diag(1, 1, det(V U^T)) U^T``; the determinant fix rules out reflections.
+2. **Every other joint j** (child ``c``, parent's global rotation ``G_parent``): bring the
+   target bone into j's own frame, ``d = G_parent^T (p_c - q_j)``, take the swing that turns the
+   rest bone ``t_c - t_j`` onto ``d``, and the twist ``phi_j`` about the rest bone:
+   ``R_j = R_swing @ R_twist``, ``G_j = G_parent @ R_j``.
+
+``q_j`` is where joint j aims from. **naive**: the target itself, ``q_j = p_j``. **adaptive**
+(HybrIK at test time): where j actually is after its ancestors turned,
+``q_j = q_parent + G_parent (t_j - t_parent)``, so an error in a parent is absorbed by its
+children instead of carried down the chain.
+
+Joints at the same depth of the tree only depend on their parents, so they are solved together:
+one batched step per level (8 for the 24 SMPL joints) rather than one per joint (23).
+:func:`solve_joint_by_joint` is the plain per-joint loop, kept for comparison and testing.
+
+**Translation.** Only offsets between targets matter: targets are made root-relative and the
+result poses the rest skeleton about its own rest root, so
+``forward_kinematics(R, rest_joints)`` reproduces ``joints - joints[:, :1] + rest_joints[:, :1]``.
+Add ``joints[:, :1] - rest_joints[:, :1]`` to put the posed body back where the targets were.
+
+**Degenerate inputs** (every finite input gives proper rotations, det = +1):
+
+* a target bone of zero length (child on top of the joint): no direction to aim at, the swing is
+  the identity (the twist still applies);
+* a target bone opposite to the rest bone: a 180-degree swing about the deterministic axis
+  :func:`hybrik_lite.twist_swing.perpendicular` of the rest bone;
+* a rest bone of zero length: the y axis stands in for its direction;
+* twist pairs ``(cos, sin)`` need not be unit; a zero pair means no twist;
+* root children collinear with the root, or all on top of it: the rotation about their common
+  line is not fixed by the targets; the root then takes the smallest rotation that turns the
+  rest children's principal direction onto the targets' (the identity when all targets sit on
+  the root);
+* non-finite values raise ``ValueError``.
+
+Shapes: joints ``(B, 29, 3)`` (metres), phi ``(B, 23, 2)`` with joint j's twist at ``j - 1``,
+rest joints ``(B, 29, 3)``, rotations ``(B, 24, 3, 3)`` acting on column vectors.
+"""
+from __future__ import annotations
+
+import torch
+
+from . import skeleton
+from ._checks import check_finite, check_same, check_tensor
+from .twist_swing import (_perpendicular_units, _swing_units, _twist_units, _unit_or_up,
+                          orthonormalize, swing_rotation, twist_cos_sin, twist_rotation,
+                          unit_cos_sin, unit_vectors)
+
+__all__ = ["solve", "solve_joint_by_joint", "twist_from_pose", "root_rotation", "MODES"]
+
+MODES = ("adaptive", "naive")
+NUM_TWISTS = skeleton.NUM_SMPL_JOINTS - 1          # joints 1..23, stored at index j - 1
+ROOT_CHILDREN = (1, 2, 3)                          # left hip, right hip, spine1
+
+_PARENTS = skeleton.PARENTS
+_CHILD = skeleton.BONE_CHILD
+#: The rotating joints 1..23 grouped by tree depth: the solver's sequential steps.
+LEVELS: tuple[tuple[int, ...], ...] = tuple(
+    tuple(j for j in level if j < skeleton.NUM_SMPL_JOINTS)
+    for level in skeleton.levels()[1:] if any(j < skeleton.NUM_SMPL_JOINTS for j in level))
+
+
+# --- the root: orthogonal Procrustes ---------------------------------------------------------
+class _Procrustes(torch.autograd.Function):
+    """``S (B, 3, 3) -> R = V diag(1, 1, det(V U^T)) U^T`` with an SVD-free backward.
+
+    The generic SVD gradient divides by ``sigma_i^2 - sigma_j^2`` and turns NaN when singular
+    values coincide, although the rotation itself is smooth there. From ``R S`` symmetric
+    (``= V diag(lambda) V^T``, ``lambda = sigma * (1, 1, d)``), a change ``dR = W R`` (W skew)
+    satisfies ``W A + A W = -(R dS - dS^T R^T)``, which in V's basis reads
+    ``W'_ij = -C'_ij / (lambda_i + lambda_j)``. Those sums are >= 0; they vanish only where the
+    rotation is not determined (collinear children), and are clamped there to keep gradients
+    finite. Also returns ``U[:, :, 0]``, ``V[:, :, 0]`` and ``sigma`` (not differentiable).
+    """
+
+    @staticmethod
+    def forward(ctx, cov):
+        # A 3x3 SVD in float32 is only good to ~30 eps (1e-4 degrees), and the root's error
+        # reaches every joint; the 3x3 SVD is cheap, so float32 inputs are decomposed in float64.
+        u, sigma, vh = torch.linalg.svd(cov.double() if cov.dtype == torch.float32 else cov)
+        v = vh.transpose(-1, -2)
+        det = torch.linalg.det(v @ u.transpose(-1, -2))
+        sign = torch.where(det < 0, -torch.ones_like(det), torch.ones_like(det))
+        flip = torch.stack([torch.ones_like(sign), torch.ones_like(sign), sign], -1)
+        rot = ((v * flip[..., None, :]) @ u.transpose(-1, -2)).to(cov.dtype)
+        u, v, sigma, flip = u.to(cov.dtype), v.to(cov.dtype), sigma.to(cov.dtype), flip.to(cov.dtype)
+        ctx.save_for_backward(rot, v, sigma * flip)
+        u1, v1 = u[..., :, 0].contiguous(), v[..., :, 0].contiguous()
+        ctx.mark_non_differentiable(u1, v1, sigma)
+        return rot, u1, v1, sigma
+
+    @staticmethod
+    def backward(ctx, grad_rot, _gu, _gv, _gs):
+        rot, v, lam = ctx.saved_tensors
+        h = v.transpose(-1, -2) @ grad_rot @ rot.transpose(-1, -2) @ v
+        denom = lam[..., :, None] + lam[..., None, :]
+        floor = torch.finfo(lam.dtype).eps * lam[..., :1, None].abs() + torch.finfo(lam.dtype).tiny
+        k = (h - h.transpose(-1, -2)) / torch.maximum(denom, floor)
+        return -rot.transpose(-1, -2) @ v @ k @ v.transpose(-1, -2)
+
+
+def root_rotation(rest_offsets: torch.Tensor, target_offsets: torch.Tensor) -> torch.Tensor:
+    """The rotation that best maps rest offsets onto target offsets (orthogonal Procrustes).
+
+    ``rest_offsets (B, K, 3)``, ``target_offsets (B, K, 3)`` (vectors from the root to its
+    children) -> ``R0 (B, 3, 3)`` minimising ``sum_k |R0 r_k - p_k|^2`` over proper rotations.
+
+    Each set is rescaled by its largest component first (the rotation does not change), so
+    tiny or huge inputs neither underflow nor overflow. When the targets (or rest offsets) are
+    collinear, ``sigma_2 <= 1000 eps sigma_1``, the rotation about their line is free; the
+    smallest rotation taking the principal rest direction ``S v1`` onto the principal target
+    direction ``S^T u1`` is returned (the identity when all offsets vanish).
+    """
+    def rescaled(x):
+        scale = x.abs().amax((-1, -2), keepdim=True)
+        return x / torch.where(scale == 0, torch.ones_like(scale), scale)
+
+    cov = rescaled(rest_offsets).transpose(-1, -2) @ rescaled(target_offsets)   # sum r_k p_k^T
+    rot, u1, v1, sigma = _Procrustes.apply(cov)
+    degenerate = sigma[..., 1] <= 1000 * torch.finfo(sigma.dtype).eps * sigma[..., 0]
+    if bool(degenerate.any()):
+        along_rest = (cov @ v1[..., None])[..., 0]                      # sigma_1 u_1
+        along_target = (cov.transpose(-1, -2) @ u1[..., None])[..., 0]  # sigma_1 v_1
+        fallback = swing_rotation(along_rest, along_target)
+        rot = torch.where(degenerate[..., None, None], fallback, rot)
+    return rot
+
+
+# --- input checks ------------------------------------------------------------------------------
+def _check_inputs(joints, phi, rest_joints, mode):
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_tensor(joints, "joints", (skeleton.NUM_JOINTS, 3))
+    check_tensor(phi, "phi", (NUM_TWISTS, 2))
+    check_tensor(rest_joints, "rest_joints", (skeleton.NUM_JOINTS, 3))
+    for name, x in (("joints", joints), ("phi", phi), ("rest_joints", rest_joints)):
+        if x.dim() != 3:
+            raise ValueError(f"{name} must have exactly one batch dimension, got shape "
+                             f"{tuple(x.shape)}; reshape with {name}.reshape(-1, *{name}.shape[-2:])")
+    check_same({"joints": joints, "phi": phi, "rest_joints": rest_joints})
+    sizes = {joints.shape[0], phi.shape[0], rest_joints.shape[0]}
+    if len(sizes) != 1:
+        raise ValueError(f"joints, phi and rest_joints must share the batch size, got "
+                         f"{joints.shape[0]}, {phi.shape[0]} and {rest_joints.shape[0]}; "
+                         f"e.g. rest_joints.expand({joints.shape[0]}, -1, -1) for one shared shape")
+    check_finite(joints, "joints")
+    check_finite(phi, "phi")
+    check_finite(rest_joints, "rest_joints")
+
+
+class _Prepared:
+    """What every joint needs and that does not depend on the order of solving."""
+
+    def __init__(self, joints, phi, rest_joints):
+        targets = joints - joints[:, :1]                                # root-relative
+        self.targets = targets
+        joint_ids = list(range(1, skeleton.NUM_SMPL_JOINTS))
+        child_ids = [_CHILD[j] for j in joint_ids]
+        parent_ids = [_PARENTS[j] for j in joint_ids]
+        self.rest_offsets = rest_joints[:, joint_ids] - rest_joints[:, parent_ids]   # (B, 23, 3)
+        self.rest_dirs = _unit_or_up(rest_joints[:, child_ids] - rest_joints[:, joint_ids])
+        self.perps = _perpendicular_units(self.rest_dirs)
+        cos, sin = unit_cos_sin(phi[..., 0], phi[..., 1])
+        self.twists = _twist_units(self.rest_dirs, cos, sin)                      # (B, 23, 3, 3)
+        root_kids = list(ROOT_CHILDREN)
+        self.root = root_rotation(rest_joints[:, root_kids] - rest_joints[:, :1], targets[:, root_kids])
+
+
+def _joint_rotations(g_parent, aim_from, target_child, rest_dir, perp, twist):
+    """Local rotations of joints whose parents are solved. Shapes ``(B, L, ...)``.
+
+    ``g_parent (B, L, 3, 3)`` parents' global rotations, ``aim_from (B, L, 3)`` where each
+    joint aims from, ``target_child (B, L, 3)``, ``rest_dir``/``perp (B, L, 3)`` the unit rest bone
+    and its fallback swing axis, ``twist (B, L, 3, 3)``. Returns ``R_j (B, L, 3, 3)``.
+    """
+    aim = target_child - aim_from
+    aim_local = (g_parent.transpose(-1, -2) @ aim[..., None])[..., 0]   # in the joint's frame
+    direction, no_aim = unit_vectors(aim_local)
+    direction = torch.where(no_aim[..., None], rest_dir, direction)    # zero bone: no swing
+    swing = _swing_units(rest_dir, direction, perp)
+    return orthonormalize(swing @ twist)
+
+
+_INDEX_CACHE: dict = {}
+
+
+def _level_indices(device):
+    """Per level: (joints, parents, children, twist slots) as index tensors on ``device``."""
+    key = str(device)
+    if key not in _INDEX_CACHE:
+        def index(ids):
+            return torch.tensor(ids, dtype=torch.long, device=device)
+        _INDEX_CACHE[key] = [(level, [_PARENTS[j] for j in level], index([_CHILD[j] for j in level]),
+                              index([j - 1 for j in level]), index(list(level)))
+                             for level in LEVELS]
+    return _INDEX_CACHE[key]
+
+
+def solve(joints: torch.Tensor, phi: torch.Tensor, rest_joints: torch.Tensor,
+          mode: str = "adaptive", detach_targets: bool = False) -> torch.Tensor:
+    """HybrIK's analytical IK, one batched step per tree level.
+
+    Args:
+        joints: ``(B, 29, 3)`` target joint positions (any root position; see the module doc).
+        phi: ``(B, 23, 2)`` twist of joints 1..23 as ``(cos, sin)``, joint j at ``j - 1``; need not
+            be unit (normalised here; ``(0, 0)`` means no twist).
+        rest_joints: ``(B, 29, 3)`` rest-pose joints of the body's shape.
+        mode: ``"adaptive"`` (aim from where each joint actually is) or ``"naive"`` (aim from
+            the target of the joint).
+        detach_targets: cut the gradient to ``joints`` (as HybrIK does in training); gradients
+            still reach ``phi`` and ``rest_joints``.
+
+    Returns:
+        ``(B, 24, 3, 3)`` local joint rotations (the root's is global), proper rotations to
+        rounding for every finite input. Differentiable w.r.t. all three inputs.
+
+    Raises:
+        ValueError for wrong shapes, dtypes, devices, an unknown mode or non-finite values.
+    """
+    _check_inputs(joints, phi, rest_joints, mode)
+    if detach_targets:
+        joints = joints.detach()
+    prep = _Prepared(joints, phi, rest_joints)
+    adaptive = mode == "adaptive"
+    global_rot = {0: prep.root}
+    position = {0: torch.zeros_like(prep.targets[:, 0])}                # q, root-relative
+    local = [prep.root[:, None]]
+    for level, parents, children, slots, ids in _level_indices(joints.device):
+        g_parent = torch.stack([global_rot[p] for p in parents], 1)       # (B, L, 3, 3)
+        if adaptive:
+            q_parent = torch.stack([position[p] for p in parents], 1)
+            offsets = prep.rest_offsets.index_select(1, slots)
+            aim_from = q_parent + (g_parent @ offsets[..., None])[..., 0]
+        else:
+            aim_from = prep.targets.index_select(1, ids)
+        rot = _joint_rotations(g_parent, aim_from, prep.targets.index_select(1, children),
+                               prep.rest_dirs.index_select(1, slots), prep.perps.index_select(1, slots),
+                               prep.twists.index_select(1, slots))
+        local.append(rot)
+        g_joint = g_parent @ rot
+        for k, j in enumerate(level):
+            global_rot[j] = g_joint[:, k]
+            if adaptive:
+                position[j] = aim_from[:, k]
+    rot_mats = torch.cat(local, 1)
+    order = [0] + [j for level in LEVELS for j in level]
+    if order != list(range(skeleton.NUM_SMPL_JOINTS)):                   # not for SMPL's tree
+        rot_mats = rot_mats[:, torch.tensor(order, device=joints.device).argsort()]
+    return rot_mats
+
+
+def solve_joint_by_joint(joints: torch.Tensor, phi: torch.Tensor, rest_joints: torch.Tensor,
+                         mode: str = "adaptive", detach_targets: bool = False) -> torch.Tensor:
+    """The same IK as :func:`solve`, written as the plain loop over joints 1..23.
+
+    One Python step per joint, each with its own swing and twist; the root by the same
+    Procrustes. Same arguments, result and guarantees as :func:`solve`; slower for small
+    batches. Kept as the readable version and as a check and baseline for :func:`solve`.
+    """
+    _check_inputs(joints, phi, rest_joints, mode)
+    if detach_targets:
+        joints = joints.detach()
+    targets = joints - joints[:, :1]
+    rest = rest_joints - rest_joints[:, :1]
+    kids = list(ROOT_CHILDREN)
+    global_rot = [root_rotation(rest[:, kids], targets[:, kids])] + [None] * NUM_TWISTS
+    position = [torch.zeros_like(targets[:, 0])] + [None] * NUM_TWISTS
+    local = [global_rot[0]]
+    for j in range(1, skeleton.NUM_SMPL_JOINTS):
+        parent, child = _PARENTS[j], _CHILD[j]
+        g_parent = global_rot[parent]
+        position[j] = position[parent] + (g_parent @ (rest[:, j] - rest[:, parent])[..., None])[..., 0]
+        aim_from = position[j] if mode == "adaptive" else targets[:, j]
+        aim_local = (g_parent.transpose(-1, -2) @ (targets[:, child] - aim_from)[..., None])[..., 0]
+        rest_bone = rest[:, child] - rest[:, j]
+        rot = swing_rotation(rest_bone, aim_local) @ twist_rotation(rest_bone, phi[:, j - 1, 0], phi[:, j - 1, 1])
+        local.append(orthonormalize(rot))
+        global_rot[j] = g_parent @ local[j]
+    return torch.stack(local, 1)
+
+
+def twist_from_pose(rot_mats: torch.Tensor, rest_joints: torch.Tensor) -> torch.Tensor:
+    """Ground-truth twist of a pose: ``(B, 24, 3, 3), (B, 29, 3) -> phi (B, 23, 2)`` as (cos, sin).
+
+    For joint j (1..23) with rest bone ``u = t[BONE_CHILD[j]] - t[j]``, ``R_j`` splits into
+    ``R_swing @ R_twist`` (:func:`hybrik_lite.twist_swing.decompose`); phi is the angle of
+    ``R_twist`` about ``u``, positive counter-clockwise looking down ``u`` (right-hand rule),
+    whatever the pose. ``solve(joints_of(R), twist_from_pose(R, t), t)`` gives ``R`` back.
+    """
+    check_tensor(rot_mats, "rot_mats", (skeleton.NUM_SMPL_JOINTS, 3, 3))
+    check_tensor(rest_joints, "rest_joints", (skeleton.NUM_JOINTS, 3))
+    check_same({"rot_mats": rot_mats, "rest_joints": rest_joints})
+    if rot_mats.dim() != 4 or rest_joints.dim() != 3 or rot_mats.shape[0] != rest_joints.shape[0]:
+        raise ValueError(f"expected rot_mats (B, 24, 3, 3) and rest_joints (B, 29, 3) with one batch "
+                         f"size, got {tuple(rot_mats.shape)} and {tuple(rest_joints.shape)}")
+    joint_ids = list(range(1, skeleton.NUM_SMPL_JOINTS))
+    bones = rest_joints[:, [_CHILD[j] for j in joint_ids]] - rest_joints[:, joint_ids]
+    _, cos, sin = twist_cos_sin(rot_mats[:, 1:], bones)
+    return torch.stack([cos, sin], -1)

@@ -1,0 +1,268 @@
+"""Twist and swing: split a joint rotation into what the child joint shows, and what it hides.
+
+A joint rotation ``R`` moves the joint's bone, the unit vector ``u`` from the joint to its
+child, onto ``v = R u``. Write ``R`` as two rotations, the twist first:
+
+    R = R_swing @ R_twist
+
+* ``R_twist`` turns about the bone itself by an angle ``phi``. It leaves ``u`` where it is,
+  so it is invisible in the joint positions (it only turns the flesh around the bone).
+* ``R_swing`` is the *smallest* rotation taking ``u`` onto ``v``: its axis ``u x v`` is
+  perpendicular to the bone, its angle the angle between ``u`` and ``v``. It is fixed by
+  the two joint positions alone.
+
+HybrIK's network predicts joint positions, which give every swing, plus the twist angles,
+which positions cannot give; the analytical IK (:mod:`hybrik_lite.ik`) puts them together.
+
+Formulas used here (``c = u . v``, ``k = u x v``, ``|k| = sin`` of the swing angle):
+
+    R_swing = I + [k]x + [k]x^2 / (1 + c)              when c > 0 (smooth at the identity)
+    R_swing = c I + |k| [n]x + (1 - c) n n^T, n = k/|k|  when c <= 0 (no 1 / (1 + c) blow-up)
+    R_twist = cos(phi) I + sin(phi) [u]x + (1 - cos(phi)) u u^T
+
+Both forms are the same rotation; each is used where it is numerically safe.
+
+**The singular case.** When ``v = -u`` (the rotation flips the bone by 180 degrees) every
+axis perpendicular to ``u`` gives a smallest rotation, and ``u x v = 0`` picks none. We then
+use the deterministic axis :func:`perpendicular` ``(u)``: ``u x e`` normalised, where ``e``
+is the coordinate axis least aligned with ``u`` (the first such axis on ties). The switch
+happens when ``|u x v| <= 4 eps`` of the dtype, i.e. when ``v`` equals ``-u`` up to rounding;
+the resulting swing still maps ``u`` onto ``v`` to within ``8 eps``. Near (not at) the flip the
+swing axis is ill-conditioned: a change of ``v`` by ``delta`` turns the axis by about
+``delta / sin(angle)``, and the twist absorbs the difference, so ``R`` itself stays exact.
+
+Zero-length bones have no direction: the y axis (SMPL's up) is used in their place.
+Bones need not have unit length; every function here normalises them.
+
+Shapes: rotations ``(..., 3, 3)``, bones and directions ``(..., 3)``, angles ``(...)``;
+leading dimensions broadcast. Rotations act on column vectors. Works in float32 and
+float64 on any device, and is differentiable (finite gradients at the flip and at
+zero-length bones, where the result is defined by the fallbacks above).
+"""
+from __future__ import annotations
+
+import torch
+
+from ._checks import check_same, check_tensor
+
+__all__ = [
+    "decompose", "compose", "swing_rotation", "twist_rotation", "twist_cos_sin",
+    "perpendicular", "unit_vectors", "unit_cos_sin", "orthonormalize",
+]
+
+
+def _where(cond: torch.Tensor, a, b) -> torch.Tensor:
+    return torch.where(cond, a, b)
+
+
+def _skew(v: torch.Tensor) -> torch.Tensor:
+    """``(..., 3) -> (..., 3, 3)`` with ``_skew(v) @ w == v x w``."""
+    x, y, z = v.unbind(-1)
+    zero = torch.zeros_like(x)
+    return torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).reshape(v.shape + (3,))
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a * b).sum(-1, keepdim=True)
+
+
+def _eye_like(x: torch.Tensor) -> torch.Tensor:
+    return torch.eye(3, dtype=x.dtype, device=x.device)
+
+
+def unit_vectors(vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalise vectors safely. ``(..., 3) -> (unit (..., 3), is_zero (...) bool)``.
+
+    The vector is first divided by its largest absolute component, so that neither tiny
+    (1e-30) nor huge (1e30) vectors underflow or overflow when squared. A zero vector comes
+    back as zeros with ``is_zero`` set; its gradient is zero, never NaN.
+    """
+    scale = vectors.abs().amax(-1, keepdim=True)
+    is_zero = scale == 0
+    scaled = vectors / _where(is_zero, torch.ones_like(scale), scale)
+    sq = (scaled * scaled).sum(-1, keepdim=True)          # in [1, 3] unless zero
+    norm = _where(is_zero, torch.ones_like(sq), sq).sqrt()
+    return scaled / norm, is_zero[..., 0]
+
+
+def _unit_or_up(vectors: torch.Tensor) -> torch.Tensor:
+    """Unit vectors, with the y axis standing in for zero vectors."""
+    unit, is_zero = unit_vectors(vectors)
+    up = torch.zeros_like(unit)
+    up[..., 1] = 1
+    return _where(is_zero[..., None], up, unit)
+
+
+def perpendicular(bones: torch.Tensor) -> torch.Tensor:
+    """A deterministic unit vector perpendicular to each bone. ``(..., 3) -> (..., 3)``.
+
+    ``normalise(u x e)`` where ``e`` is the coordinate axis least aligned with the bone
+    (``argmin |u_i|``, the first one on ties). E.g. a bone along +y gives ``y x x = -z``,
+    a bone along +x gives ``x x y = +z``. Used as the swing axis when a rotation flips the
+    bone by 180 degrees.
+    """
+    check_tensor(bones, "bones", (3,), min_dims=1)
+    return _perpendicular_units(_unit_or_up(bones))
+
+
+def _perpendicular_units(u: torch.Tensor) -> torch.Tensor:
+    axis = torch.nn.functional.one_hot(u.abs().argmin(-1), 3).to(u.dtype)
+    return unit_vectors(torch.linalg.cross(u, axis, dim=-1))[0]
+
+
+def swing_rotation(from_dirs: torch.Tensor, to_dirs: torch.Tensor) -> torch.Tensor:
+    """The smallest rotation taking one direction onto another. ``(..., 3), (..., 3) -> (..., 3, 3)``.
+
+    Directions need not be unit. A zero ``to_dirs`` (no target direction) gives the identity;
+    a zero ``from_dirs`` is replaced by the y axis. Antiparallel directions (a 180-degree
+    swing) turn about :func:`perpendicular` ``(from_dirs)``. The result is a proper rotation to
+    rounding (``|R R^T - I|`` of a few eps) for every finite input.
+    """
+    check_tensor(from_dirs, "from_dirs", (3,), min_dims=1)
+    check_tensor(to_dirs, "to_dirs", (3,), min_dims=1)
+    check_same({"from_dirs": from_dirs, "to_dirs": to_dirs})
+    u = _unit_or_up(from_dirs)
+    v, v_zero = unit_vectors(to_dirs)
+    v = _where(v_zero[..., None], u, v)                   # no target: stay (identity swing)
+    return orthonormalize(_swing_units(u, v))
+
+
+def _swing_units(u: torch.Tensor, v: torch.Tensor, perp: torch.Tensor | None = None) -> torch.Tensor:
+    """The swing between unit vectors ``u -> v``, before :func:`orthonormalize` (~10 eps in float32).
+
+    ``perp``: :func:`perpendicular` ``(u)`` when the caller has it already.
+    """
+    c = _dot(u, v)                                        # (..., 1) cosine of the swing angle
+    k = torch.linalg.cross(u, v, dim=-1)
+    k = k - _dot(k, u) * u                                # exactly perpendicular to the bone
+    eye = _eye_like(u)
+
+    # c > 0: I + K + K^2 / (1 + c), with (c, k) rescaled onto the unit circle so that the
+    # result is orthonormal to rounding; smooth (and exactly differentiable) at the identity.
+    r = (c * c + _dot(k, k)).sqrt()
+    pos = c > 0
+    r_safe = _where(pos, r, torch.ones_like(r))
+    c1, k1 = c / r_safe, k / r_safe
+    k_mat = _skew(k1)
+    near = eye + k_mat + (k_mat @ k_mat) / _where(pos, 1 + c1, torch.ones_like(c1))[..., None]
+
+    # c <= 0: c I + s [n]x + (1 - c) n n^T with the unit axis n; 1 - c >= 1, no cancellation.
+    n, _ = unit_vectors(k)
+    s = _dot(k, n)                                        # |k|, with a finite gradient at 0
+    flipped = s <= 4 * torch.finfo(u.dtype).eps
+    n = _where(flipped, _perpendicular_units(u) if perp is None else perp, n)
+    s = _where(flipped, torch.zeros_like(s), s)
+    r2 = (c * c + s * s).sqrt()                           # >= 1/sqrt(2) in this branch
+    r2 = _where(pos, torch.ones_like(r2), r2)
+    c2, s2 = c / r2, s / r2
+    far = (c2[..., None] * eye + s2[..., None] * _skew(n)
+           + (1 - c2)[..., None] * (n[..., :, None] * n[..., None, :]))
+    return _where(pos[..., None], near, far)
+
+
+def twist_rotation(bones: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotation about each bone by the angle with the given cosine and sine.
+
+    ``bones (..., 3)``, ``cos (...)``, ``sin (...)`` -> ``(..., 3, 3)``. ``(cos, sin)`` need not be
+    unit: it is normalised (a zero pair means angle 0). The sign follows the right-hand rule
+    about the bone direction.
+    """
+    check_tensor(bones, "bones", (3,), min_dims=1)
+    check_tensor(cos, "cos", (), min_dims=0)
+    check_tensor(sin, "sin", (), min_dims=0)
+    check_same({"bones": bones, "cos": cos, "sin": sin})
+    return orthonormalize(_twist_units(_unit_or_up(bones), *unit_cos_sin(cos, sin)))
+
+
+def unit_cos_sin(cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rescale ``(cos, sin)`` pairs to unit length; a zero pair becomes ``(1, 0)`` (angle 0).
+
+    ``(...), (...) -> (...), (...)``. Safe for tiny and huge pairs; zero gradient at the zero pair.
+    """
+    pair, is_zero = unit_vectors(torch.stack([cos, sin, torch.zeros_like(cos)], -1))
+    return _where(is_zero, torch.ones_like(pair[..., 0]), pair[..., 0]), pair[..., 1]
+
+
+def _twist_units(u: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotation about the unit vectors ``u`` by a unit ``(cos, sin)``, before :func:`orthonormalize`."""
+    c, s = cos[..., None, None], sin[..., None, None]
+    # 1 - cos without cancellation for small angles: sin^2 / (1 + cos)
+    one_minus_c = _where(c > 0, s * s / _where(c > 0, 1 + c, torch.ones_like(c)), 1 - c)
+    return c * _eye_like(u) + s * _skew(u) + one_minus_c * (u[..., :, None] * u[..., None, :])
+
+
+def orthonormalize(rot_mats: torch.Tensor) -> torch.Tensor:
+    """One Newton-Schulz step towards the nearest rotation: ``R + R (I - R^T R) / 2``.
+
+    ``(..., 3, 3) -> (..., 3, 3)``. For a matrix that is a rotation up to rounding it squares the
+    deviation from orthonormality, leaving only the rounding of this step (about 1.5 eps
+    instead of about 10 eps after a few float32 products). Its derivative at a rotation keeps
+    tangent directions unchanged, so gradients are those of the exact rotation.
+    """
+    gram = rot_mats.transpose(-1, -2) @ rot_mats
+    return rot_mats + 0.5 * (rot_mats @ (_eye_like(rot_mats) - gram))
+
+
+def _check_pair(rot_mats: torch.Tensor, bones: torch.Tensor, name: str = "rot_mats") -> None:
+    check_tensor(rot_mats, name, (3, 3), min_dims=2)
+    check_tensor(bones, "bones", (3,), min_dims=1)
+    check_same({name: rot_mats, "bones": bones})
+    try:
+        torch.broadcast_shapes(rot_mats.shape[:-2], bones.shape[:-1])
+    except RuntimeError:
+        raise ValueError(f"{name} (..., 3, 3) and bones (..., 3) must have broadcastable leading "
+                         f"dimensions, got {tuple(rot_mats.shape)} and {tuple(bones.shape)}") from None
+
+
+def twist_cos_sin(rot_mats: torch.Tensor, bones: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Like :func:`decompose`, with the twist as ``(cos, sin)`` rather than an angle.
+
+    Returns ``swing (..., 3, 3)``, ``cos (...)``, ``sin (...)``. The twist rotation
+    ``R_twist = R_swing^T R`` turns about the bone; its cosine is ``(trace - 1) / 2`` and its
+    sine the component of its rotation vector ``vee(R_twist - R_twist^T) / 2`` along the bone.
+    The pair is rescaled to unit length.
+    """
+    _check_pair(rot_mats, bones)
+    u = _unit_or_up(bones)
+    v, v_zero = unit_vectors((rot_mats @ u[..., None])[..., 0])
+    v = _where(v_zero[..., None], u, v)                   # only for a singular "rotation"
+    swing = orthonormalize(_swing_units(u, v))
+    twist = swing.transpose(-1, -2) @ rot_mats
+    cos = (twist[..., 0, 0] + twist[..., 1, 1] + twist[..., 2, 2] - 1) / 2
+    axial = torch.stack([twist[..., 2, 1] - twist[..., 1, 2], twist[..., 0, 2] - twist[..., 2, 0],
+                         twist[..., 1, 0] - twist[..., 0, 1]], -1) / 2
+    sin = (axial * u).sum(-1)
+    cos, sin = unit_cos_sin(cos, sin)
+    return swing, cos, sin
+
+
+def decompose(rot_mats: torch.Tensor, bones: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split rotations into swing and twist about the bones: ``R = swing @ twist``.
+
+    Args:
+        rot_mats: ``(..., 3, 3)`` rotations.
+        bones: ``(..., 3)`` bone vectors (any nonzero length), e.g. ``child - joint`` in the
+            rest pose. Leading dimensions broadcast with ``rot_mats``'.
+
+    Returns:
+        swing ``(..., 3, 3)``: the smallest rotation taking the bone onto ``R @ bone``;
+        twist_angle ``(...)`` in ``[-pi, pi]``: the angle of ``swing^T R`` about the bone
+        (right-hand rule). ``compose(swing, twist_angle, bones)`` gives ``R`` back to rounding.
+
+    If ``R`` flips the bone (``R u = -u``) the swing axis is :func:`perpendicular` ``(u)``.
+    """
+    swing, cos, sin = twist_cos_sin(rot_mats, bones)
+    return swing, torch.atan2(sin, cos)
+
+
+def compose(swing: torch.Tensor, twist_angle: torch.Tensor, bones: torch.Tensor) -> torch.Tensor:
+    """Put swing and twist back together: ``swing @ R_twist(bone, twist_angle)``.
+
+    ``swing (..., 3, 3)``, ``twist_angle (...)``, ``bones (..., 3)`` -> ``(..., 3, 3)``.
+    """
+    _check_pair(swing, bones, "swing")
+    check_tensor(twist_angle, "twist_angle", (), min_dims=0)
+    check_same({"swing": swing, "twist_angle": twist_angle})
+    twist = _twist_units(_unit_or_up(bones), torch.cos(twist_angle), torch.sin(twist_angle))
+    return orthonormalize(swing @ twist)
