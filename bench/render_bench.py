@@ -24,7 +24,6 @@ import os
 import resource
 import sys
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -214,7 +213,12 @@ def time_it(fn, device, repeats, min_time=0.5):
 
 
 def peak_memory_mb(fn, device):
-    """Peak extra memory of one call: CUDA allocator peak, or tracemalloc + maxrss on CPU."""
+    """Peak extra memory of one call, in MiB.
+
+    CUDA: the caching allocator's peak.  CPU: torch's allocator is invisible to
+    tracemalloc, so replay the profiler's allocation ([op] self memory) and
+    free ([memory]) events in time order and take the peak of live tensor bytes.
+    """
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -222,16 +226,24 @@ def peak_memory_mb(fn, device):
         fn()
         torch.cuda.synchronize()
         return (torch.cuda.max_memory_allocated() - base) / 2 ** 20
-    # torch's CPU allocator is invisible to tracemalloc; use the profiler's
-    # memory accounting instead (peak of live tensor bytes during the call).
     from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    events = sorted((e for e in prof.events() if e.cpu_memory_usage != 0),
-                    key=lambda e: e.time_range.start)
-    live, peak = 0, 0
-    for e in events:
-        live += e.cpu_memory_usage
+    stderr = os.dup(2)
+    try:  # the profiler backend may chatter on stderr
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+                fn()
+    finally:
+        os.dup2(stderr, 2)
+        os.close(stderr)
+    changes = []
+    for e in prof.events():
+        delta = e.cpu_memory_usage if e.name == "[memory]" else e.self_cpu_memory_usage
+        if delta:
+            changes.append((e.time_range.start, delta))
+    live = peak = 0
+    for _, delta in sorted(changes):
+        live += delta
         peak = max(peak, live)
     return peak / 2 ** 20
 

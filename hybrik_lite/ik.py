@@ -69,6 +69,11 @@ LEVELS: tuple[tuple[int, ...], ...] = tuple(
 
 
 # --- the root: orthogonal Procrustes ---------------------------------------------------------
+def _det3(m: torch.Tensor) -> torch.Tensor:
+    """Determinant of 3x3 matrices as a triple product (torch.linalg.det is slow for small batches)."""
+    return (m[..., 0] * torch.linalg.cross(m[..., 1], m[..., 2], dim=-1)).sum(-1)
+
+
 class _Procrustes(torch.autograd.Function):
     """``S (B, 3, 3) -> R = V diag(1, 1, det(V U^T)) U^T`` with an SVD-free backward.
 
@@ -87,7 +92,7 @@ class _Procrustes(torch.autograd.Function):
         # reaches every joint; the 3x3 SVD is cheap, so float32 inputs are decomposed in float64.
         u, sigma, vh = torch.linalg.svd(cov.double() if cov.dtype == torch.float32 else cov)
         v = vh.transpose(-1, -2)
-        det = torch.linalg.det(v @ u.transpose(-1, -2))
+        det = _det3(v) * _det3(u)                                    # det(V U^T), +-1
         sign = torch.where(det < 0, -torch.ones_like(det), torch.ones_like(det))
         flip = torch.stack([torch.ones_like(sign), torch.ones_like(sign), sign], -1)
         rot = ((v * flip[..., None, :]) @ u.transpose(-1, -2)).to(cov.dtype)

@@ -274,24 +274,30 @@ def _take_columns(x: Tensor, index: Tensor) -> Tensor:
 def _screen_vertices(vertices_cam: Tensor, K: Tensor) -> Tensor:
     """Rows (u, v, z) of every vertex of the batch.
 
-    vertices_cam: (B, V, 3);  K: (B, 3, 3).  Returns (3, B*V), vertex b * V + i.
+    vertices_cam: (B, V, 3);  K: (B, 3, 3).  Returns (3, B, V).
     """
     u, v = _project(vertices_cam, K)
-    return torch.stack([u, v, vertices_cam[..., 2]]).reshape(3, -1)
+    return torch.stack([u, v, vertices_cam[..., 2]])
 
 
-def _corner_ids(faces: Tensor, batch: int, num_vertices: int) -> Tensor:
-    """Corner k of triangle t = b * F + f, as an index into the B*V vertices.
+def _corner_ids(faces: Tensor, triangles: Tensor, num_faces: int, num_vertices: int) -> Tensor:
+    """Vertex indices into the flattened B*V vertices of some triangles.
 
-    faces: (F, 3).  Returns (3, B*F) int64.
+    faces: (F, 3);  triangles: (N,) indices b * F + f into the B*F triangles.
+    Returns (3, N) int64: row k holds b * V + faces[f, k].
     """
-    offsets = torch.arange(batch, device=faces.device) * num_vertices
-    return (faces.t().contiguous()[:, None, :] + offsets[None, :, None]).reshape(3, -1)
+    image_of = torch.div(triangles, num_faces, rounding_mode="floor")
+    local = faces.index_select(0, triangles - image_of * num_faces)       # (N, 3)
+    return (local + (image_of * num_vertices)[:, None]).t()
 
 
 def _signed_area(u: Tensor, v: Tensor) -> Tensor:
-    """Twice the signed area in pixel coordinates.  u, v: (3, T) -> (T,)."""
-    return (u[1] - u[0]) * (v[2] - v[0]) - (v[1] - v[0]) * (u[2] - u[0])
+    """Twice the signed area in pixel coordinates.
+
+    u, v: (..., 3, T), corner k at [..., k, :].  Returns (..., T).
+    """
+    (u0, u1, u2), (v0, v1, v2) = u.unbind(-2), v.unbind(-2)
+    return (u1 - u0) * (v2 - v0) - (v1 - v0) * (u2 - u0)
 
 
 def _edge(ua: Tensor, va: Tensor, ub: Tensor, vb: Tensor, pu: Tensor, pv: Tensor) -> Tensor:
@@ -314,30 +320,36 @@ def _pixel_box(u: Tensor, v: Tensor, height: int, width: int) -> Tensor:
     ])
 
 
-def _candidate_triangles(screen: Tensor, corners: Tensor, K: Tensor, height: int, width: int,
+def _candidate_triangles(screen: Tensor, faces: Tensor, K: Tensor, height: int, width: int,
                          cull_backfaces: bool, z_near: float) -> Tensor:
-    """Indices (N,) into B*F of the triangles that may cover a pixel centre.
+    """Indices (N,) into B*F (b * F + f) of the triangles that may cover a pixel.
 
-    screen: (3, B*V) from :func:`_screen_vertices`;  corners: (3, B*F);  K: (B, 3, 3).
+    screen: (3, B, V) from :func:`_screen_vertices`;  faces: (F, 3);  K: (B, 3, 3).
     Keeps a triangle when all its vertices have z > z_near, its screen area is
     non-zero, it faces the camera (if cull_backfaces) and its bounding box
     contains at least one pixel centre.
     """
-    u, v = _take_columns(screen[:2], corners.reshape(-1)).view(2, 3, -1)
-    area = _signed_area(u, v)
+    _, B, V = screen.shape
+    F = faces.shape[0]
+    # All meshes share `faces`, so one index_select gathers every corner.
+    by_corner = faces.t().reshape(-1)                                  # (3F,)
+    u, v = screen[:2].reshape(2 * B, V).index_select(1, by_corner).view(2, B, 3, F)
+    area = _signed_area(u, v)                                          # (B, F)
     if cull_backfaces:
         # Front-facing <=> det[v0, v1, v2] < 0 <=> area * sign(fx * fy) < 0.
-        mirror = torch.sign(K[:, 0, 0] * K[:, 1, 1])[:, None]            # (B, 1)
-        keep = (area.view(K.shape[0], -1) * mirror < 0).view(-1)
+        keep = area * torch.sign(K[:, 0, 0] * K[:, 1, 1])[:, None] < 0
     else:
         keep = area != 0
-    box = _pixel_box(u, v, height, width)
-    keep &= (box[2] >= box[0]) & (box[3] >= box[1])
+    # The box [u_min, u_max] holds a pixel centre j + 0.5 with 0 <= j < W iff
+    # the last such centre left of u_max is still right of u_min (same for v).
+    for coord, size in ((u, width), (v, height)):
+        last = torch.floor(coord.amax(1) - 0.5).clamp_(max=size - 1)
+        keep &= (last >= 0) & (last + 0.5 >= coord.amin(1))
     if not bool((screen[2] > z_near).all()):
         # Some vertex is (nearly) behind the camera: test every triangle.
-        z = _take_columns(screen[2], corners.reshape(-1)).view(3, -1)
-        keep &= z.amin(0) > z_near
-    return keep.nonzero().squeeze(1)
+        z = screen[2].index_select(1, by_corner).view(B, 3, F)
+        keep &= z.amin(1) > z_near
+    return keep.view(-1).nonzero().squeeze(1)
 
 
 def _triangle_planes(u: Tensor, v: Tensor, inv_z: Tensor, corner_u: Tensor,
@@ -396,18 +408,21 @@ def _depth_keys(inv_z: Tensor, tri_ids: Tensor) -> Tensor:
     return (inv_z.view(torch.int32).to(torch.int64) << 32) | tri_ids
 
 
-def _zbuffer(screen: Tensor, corners: Tensor, ids: Tensor, batch: int, num_faces: int,
-             height: int, width: int, chunk_pairs: int) -> Tensor:
+def _zbuffer(screen: Tensor, faces: Tensor, ids: Tensor, height: int, width: int,
+             chunk_pairs: int) -> Tensor:
     """Depth-test the candidate triangles ``ids`` (N,) into B*F.
 
+    screen: (3, B, V);  faces: (F, 3).
     Returns the z-buffer (B*H*W,) int64: 0 for background, else the key
     ``(bits(1/z) << 32) | (b * F + f)`` of the nearest fragment.
     """
     H, W = height, width
+    _, batch, V = screen.shape
+    num_faces = faces.shape[0]
     device = screen.device
     # Gather the candidates' corners and sort them into buckets by box size.
-    cid = _take_columns(corners, ids)                                 # (3, N)
-    u, v, z = _take_columns(screen, cid.reshape(-1)).view(3, 3, -1)   # (3, N) each
+    cid = _corner_ids(faces, ids, num_faces, V)                       # (3, N)
+    u, v, z = _take_columns(screen.reshape(3, -1), cid.reshape(-1)).view(3, 3, -1)
     box = _pixel_box(u, v, H, W)                                      # (4, N)
     last_dx, last_dy = box[2] - box[0], box[3] - box[1]
     # Grid = next power of two of the box size: 2 ** frexp(size - 1).exponent.
@@ -455,12 +470,16 @@ class _Visible(NamedTuple):
     bary: Tensor      # (M, 3) perspective-correct barycentrics
 
 
-def _resolve(keys: Tensor, screen: Tensor, corners: Tensor, height: int, width: int) -> _Visible:
-    """Decode the z-buffer and interpolate at the visible pixels only."""
+def _resolve(keys: Tensor, screen: Tensor, faces: Tensor, height: int, width: int) -> _Visible:
+    """Decode the z-buffer and interpolate at the visible pixels only.
+
+    keys: (B*H*W,) from :func:`_zbuffer`;  screen: (3, B, V);  faces: (F, 3).
+    """
     pixels = (keys > 0).nonzero().squeeze(1)                          # (M,)
     triangle = keys.index_select(0, pixels) & 0xFFFFFFFF
-    cid = _take_columns(corners, triangle)                            # (3, M)
-    (u0, u1, u2), (v0, v1, v2), z = _take_columns(screen, cid.reshape(-1)).view(3, 3, -1)
+    cid = _corner_ids(faces, triangle, faces.shape[0], screen.shape[2])  # (3, M)
+    (u0, u1, u2), (v0, v1, v2), z = _take_columns(screen.reshape(3, -1),
+                                                  cid.reshape(-1)).view(3, 3, -1)
     in_image = pixels % (height * width)
     pu = (in_image % width).to(u0.dtype) + 0.5
     pv = torch.div(in_image, width, rounding_mode="floor").to(u0.dtype) + 0.5
@@ -479,12 +498,10 @@ def _resolve(keys: Tensor, screen: Tensor, corners: Tensor, height: int, width: 
 def _rasterize(vertices_cam: Tensor, faces: Tensor, K: Tensor, height: int, width: int,
                cull_backfaces: bool, z_near: float, chunk_pairs: int) -> _Visible:
     """Rasterisation without input checks (see :func:`rasterize`)."""
-    B, V, _ = vertices_cam.shape
-    screen = _screen_vertices(vertices_cam, K)                        # (3, B*V)
-    corners = _corner_ids(faces, B, V)                                # (3, B*F)
-    ids = _candidate_triangles(screen, corners, K, height, width, cull_backfaces, z_near)
-    keys = _zbuffer(screen, corners, ids, B, faces.shape[0], height, width, chunk_pairs)
-    return _resolve(keys, screen, corners, height, width)
+    screen = _screen_vertices(vertices_cam, K)                        # (3, B, V)
+    ids = _candidate_triangles(screen, faces, K, height, width, cull_backfaces, z_near)
+    keys = _zbuffer(screen, faces, ids, height, width, chunk_pairs)
+    return _resolve(keys, screen, faces, height, width)
 
 
 def _to_fragments(vis: _Visible, batch: int, num_faces: int, height: int, width: int,
@@ -585,14 +602,14 @@ def _normalize(x: Tensor) -> Tensor:
     return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
-def _vertex_normals(vertices_cam: Tensor, corners: Tensor) -> Tensor:
-    """Area-weighted vertex normals (B*V, 3) from corners (3, B*F)."""
-    p = vertices_cam.reshape(-1, 3)
-    p0, p1, p2 = (p.index_select(0, corners[k]) for k in range(3))
-    face_n = torch.cross(p1 - p0, p2 - p0, dim=-1)                    # length = 2 * area
-    normals = torch.zeros_like(p)
+def _vertex_normals(vertices_cam: Tensor, faces: Tensor) -> Tensor:
+    """Area-weighted unit vertex normals.  (B, V, 3), (F, 3) -> (B, V, 3)."""
+    B, V, _ = vertices_cam.shape
+    p0, p1, p2 = vertices_cam.index_select(1, faces.t().reshape(-1)).view(B, 3, -1, 3).unbind(1)
+    face_n = torch.cross(p1 - p0, p2 - p0, dim=-1)        # (B, F, 3), length = 2 * area
+    normals = torch.zeros_like(vertices_cam)
     for k in range(3):
-        normals.index_add_(0, corners[k], face_n)
+        normals.index_add_(1, faces[:, k], face_n)
     return _normalize(normals)
 
 
@@ -605,6 +622,9 @@ def _shade(vis: _Visible, vertices_cam: Tensor, faces: Tensor, height: int, widt
     device, dtype = vertices_cam.device, vertices_cam.dtype
     if vertex_colors is not None and face_colors is not None:
         _fail("colours", "vertex_colors or face_colors", "both", "Pass only one of them.")
+    if isinstance(light_dir, Tensor) and light_dir.device != device:
+        _fail("light_dir", f"device {device}", f"device {light_dir.device}",
+              f"Move it with light_dir.to('{device}').")
     light = torch.as_tensor(light_dir, dtype=dtype, device=device)
     if light.shape not in ((3,), (B, 3)):
         _fail("light_dir", f"shape (3,) or ({B}, 3)", f"shape {tuple(light.shape)}",
@@ -617,7 +637,7 @@ def _shade(vis: _Visible, vertices_cam: Tensor, faces: Tensor, height: int, widt
         p = vertices_cam.reshape(-1, 3).index_select(0, vis.corners.reshape(-1)).view(3, -1, 3)
         normal = _normalize(torch.cross(p[1] - p[0], p[2] - p[0], dim=-1))
     else:
-        n = _vertex_normals(vertices_cam, _corner_ids(faces, B, V))
+        n = _vertex_normals(vertices_cam, faces).reshape(B * V, 3)
         n = n.index_select(0, vis.corners.reshape(-1)).view(3, -1, 3)
         normal = _normalize((vis.bary.t()[:, :, None] * n).sum(0))
 

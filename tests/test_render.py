@@ -297,26 +297,29 @@ def test_perspective_correct_depth_and_barycentrics_on_a_slanted_plane():
 
 
 def test_no_holes_on_shared_edges_through_pixel_centres():
-    """A grid mesh whose vertices and edges pass exactly through pixel centres
-    (including diagonals) must cover every pixel."""
-    H = W = 16
-    n = 9  # vertices every 2 pixels, at pixel centres 0.5, 2.5, ...
-    K = intrinsics(20.0, H, W)
-    z = 2.0
-    g = torch.arange(n, dtype=torch.float32) * 2 + 0.5 - 1.0        # covers [-0.5, 16.5]
-    g = torch.cat([g, torch.tensor([17.5])])
+    """A grid mesh whose vertices sit on pixel centres (so edges, diagonals
+    included, run through pixel centres) at random depths must cover every
+    pixel: the projections hit the centres only up to rounding, which is what
+    the inside-test tolerance is for."""
+    H = W = 128
+    f = 50.0
+    K = intrinsics(f, H, W)
+    n = 65
+    g = torch.round(torch.linspace(-2, 130, n)) + 0.5
     uu, vv = torch.meshgrid(g, g, indexing="xy")
-    # Random depth per vertex: the projections land on pixel centres only up
-    # to rounding, which is what the inside-test tolerance is for.
-    zz = 2.0 + 3.0 * torch.rand(uu.shape, generator=torch.Generator().manual_seed(0))
-    verts = torch.stack([(uu - W / 2) * zz / 20, (vv - H / 2) * zz / 20, zz], -1)
-    m = len(g)
-    idx = torch.arange(m * m).view(m, m)
+    idx = torch.arange(n * n).view(n, n)
     a, b, c, d = idx[:-1, :-1], idx[:-1, 1:], idx[1:, :-1], idx[1:, 1:]
     faces = torch.cat([torch.stack([a, c, b], -1).reshape(-1, 3),
                        torch.stack([b, c, d], -1).reshape(-1, 3)])
-    frags = rasterize(verts.reshape(1, -1, 3), faces, K, (H, W))
+    gen = torch.Generator().manual_seed(0)
+    zz = 2.0 + 3.0 * torch.rand(3, n, n, generator=gen)
+    verts = torch.stack([(uu - W / 2) * zz / f, (vv - H / 2) * zz / f, zz], -1)
+    frags = rasterize(verts.reshape(3, -1, 3), faces, K, (H, W))
     assert frags.mask.all()
+
+    H = W = 16
+    z = 2.0
+    K = intrinsics(20.0, H, W)
     # Fan of thin triangles around a vertex at a pixel centre.
     centre = torch.tensor([[(5.5 - W / 2) * z / 20, (7.5 - H / 2) * z / 20, z]])
     ang = torch.linspace(0, 2 * math.pi, 37)[:-1]
