@@ -160,3 +160,15 @@ def test_skinning_with_one_joint_is_rigid():
     g, p = transforms[0, :, :3, :3], transforms[0, :, :3, 3]
     expected = (g @ (verts[0] - rest[0]).unsqueeze(-1)).squeeze(-1) + p
     assert torch.allclose(skinned[0], expected, atol=1e-12)
+
+
+def test_device_mix_is_refused_not_moved():
+    """Tensors on two devices raise (we never move data behind the caller's back). The 'meta'
+    device stands in for a GPU so this runs on CPU-only machines too."""
+    rest = torch.randn(2, 29, 3)
+    rots = torch.eye(3).expand(2, 24, 3, 3).to("meta")
+    with pytest.raises(ValueError, match="move them to one device"):
+        kinematics.forward_kinematics(rots, rest, skeleton.PARENTS)
+    bm = body_model.load(resolution="low")
+    with pytest.raises(ValueError, match="move them to one device"):
+        bm(torch.zeros(1, 10, device="meta"), torch.zeros(1, 24, 3))

@@ -1,0 +1,67 @@
+"""viz.py and widgets.py: the plain figure functions behind the notebooks' explorers."""
+import math
+
+import matplotlib
+import pytest
+import torch
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from hybrik_lite import body_model, kinematics, skeleton, viz, widgets  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def bm_low():
+    return body_model.load(resolution="low")
+
+
+def test_pose_from_sliders_builds_axis_angle():
+    pose = widgets.pose_from_sliders({"left_elbow_bend": 90.0, "head_turn": -30.0})
+    assert pose.shape == (1, 24, 3)
+    assert torch.allclose(pose[0, 18], torch.tensor([0.0, math.pi / 2, 0.0]))
+    assert torch.allclose(pose[0, 15], torch.tensor([0.0, -math.pi / 6, 0.0]))
+    assert pose[0, [j for j in range(24) if j not in (15, 18)]].abs().max() == 0
+    with pytest.raises(ValueError, match="unknown slider"):
+        widgets.pose_from_sliders({"tail_wag": 10})
+
+
+def test_shoulder_slider_raises_the_arm(bm_low):
+    """The slider's sign is what its name says: +45 degrees raises the left arm."""
+    pose = kinematics.rodrigues(widgets.pose_from_sliders({"left_shoulder_raise": 45.0}))
+    joints = bm_low(torch.zeros(1, 10), pose).joints[0]
+    arm = joints[20] - joints[16]
+    assert arm[1] > 0.25 * arm.norm()
+
+
+def test_pose_shape_figure_shows_posed_mesh(bm_low):
+    fig = widgets.pose_shape_figure(bm_low, {"right_knee_bend": 60.0}, betas=[1.5])
+    mesh = fig.data[0]
+    assert mesh.type == "mesh3d" and len(mesh.i) == bm_low.faces.shape[0]
+    expected = bm_low(torch.tensor([[1.5] + [0.0] * 9]),
+                      kinematics.rodrigues(widgets.pose_from_sliders({"right_knee_bend": 60.0}))).vertices[0]
+    assert torch.allclose(torch.tensor(mesh.x, dtype=torch.float32), expected[:, 0], atol=1e-6)
+    assert any(t.type == "scatter3d" for t in fig.data)  # the skeleton
+    with pytest.raises(ValueError, match="at most 10 betas"):
+        widgets.pose_shape_figure(bm_low, {}, betas=[0.0] * 11)
+
+
+def test_explorer_wires_every_slider(bm_low):
+    ui = widgets.pose_shape_explorer(bm_low, num_betas=2)
+    names = {c.description for c in ui.children[:-1]}
+    assert set(widgets.POSE_SLIDERS) | {"beta 0", "beta 1"} == names
+
+
+def test_plot_skeleton_and_mesh_figure():
+    joints = torch.randn(29, 3)
+    fig = plt.figure()
+    ax = fig.add_subplot(projection="3d")
+    viz.plot_skeleton(ax, joints, view="side")
+    assert len(ax.lines) == 28  # one line per bone
+    plt.close(fig)
+    with pytest.raises(ValueError, match="view must be"):
+        viz.plot_skeleton(plt.figure().add_subplot(projection="3d"), joints, view="top")
+    mf = viz.mesh_figure(torch.randn(10, 3), torch.tensor([[0, 1, 2]]), joints, skeleton.PARENTS, title="t")
+    viz.add_points(mf, torch.randn(4, 3), name="pts")
+    assert [t.type for t in mf.data].count("mesh3d") == 1 and mf.data[-1].name == "pts"
+    assert viz.bone_colors()[skeleton.JOINT_NAMES.index("left_knee")] != viz.bone_colors()[skeleton.JOINT_NAMES.index("right_knee")]
