@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from hybrik_lite.render import (
-    EDGE_EPS_PX,
     Fragments,
     RenderOutput,
     project_points,
@@ -87,7 +86,7 @@ def rotation(ax, ay, az):
 def triangle_soup(seed, n):
     """n random, overlapping and interpenetrating triangles in front of the camera."""
     g = torch.Generator().manual_seed(seed)
-    centres = torch.rand(n, 1, 3, generator=g, dtype=torch.float64) * torch.tensor([2.0, 2.0, 2.0]) \
+    centres = 2 * torch.rand(n, 1, 3, generator=g, dtype=torch.float64) \
         + torch.tensor([-1.0, -1.0, 3.0])
     v = centres + 0.6 * torch.randn(n, 3, 3, generator=g, dtype=torch.float64)
     return v.reshape(-1, 3), torch.arange(3 * n).view(n, 3)
@@ -168,7 +167,8 @@ def reference(vertices, faces, K, H, W, cull=True):
 
 def assert_matches_reference(frags, vertices, faces, K, H, W, cull=True, max_bad=2):
     """Face ids equal except at exact-edge pixels; depth and barycentrics close."""
-    ref_face, ref_depth, t, margin, bary = reference(vertices.cpu(), faces.cpu(), K.cpu(), H, W, cull)
+    ref_face, ref_depth, t, margin, bary = reference(vertices.cpu(), faces.cpu(), K.cpu(),
+                                                     H, W, cull)
     ours = frags.face_index[0].cpu()
     tol = 1e-3  # barycentric margin that counts as "on an edge"
     bad = 0
@@ -340,7 +340,8 @@ def test_no_holes_on_shared_edges_through_pixel_centres():
 
 
 @pytest.mark.parametrize("cull", [True, False])
-@pytest.mark.parametrize("name,vertices,faces", scenes_small(), ids=lambda x: x if isinstance(x, str) else "")
+@pytest.mark.parametrize("name,vertices,faces", scenes_small(),
+                         ids=lambda x: x if isinstance(x, str) else "")
 def test_matches_ray_casting_reference(name, vertices, faces, cull):
     H, W = 24, 24
     K = intrinsics(22.0, H, W)
@@ -484,13 +485,23 @@ def test_float64():
     assert_matches_reference(frags, v0, f0, intrinsics(22.0, 24, 24), 24, 24)
 
 
-def test_triangles_crossing_the_near_plane_are_dropped():
+def test_triangles_crossing_the_near_plane_or_behind_the_camera_are_dropped():
     K = intrinsics(20.0, 16, 16)
     v = torch.tensor([[[-1.0, -1, 3], [-1, 1, 3], [1, 0, 3],          # in front
-                       [-1.0, -1, -1], [-1, 1, 2], [1, 0, 2]]])       # one vertex behind
-    f = torch.tensor([[0, 1, 2], [3, 4, 5]])
+                       [-1.0, -1, -1], [-1, 1, 2], [1, 0, 2],         # one vertex behind
+                       [0.1, 0.1, -2], [0.5, 0.1, -2], [0.1, 0.5, -2]]])  # all behind
+    f = torch.tensor([[0, 1, 2], [3, 4, 5], [6, 7, 8], [6, 8, 7]])
     frags = rasterize(v, f, K, (16, 16), cull_backfaces=False)
     assert set(frags.face_index.unique().tolist()) == {-1, 0}
+
+
+def test_empty_inputs():
+    K = intrinsics(10.0, 8, 8)
+    out = render(torch.ones(0, 3, 3), torch.tensor([[0, 1, 2]]), K, (8, 8))
+    assert out.image.shape == (0, 3, 8, 8)
+    out = render(torch.rand(2, 3, 3) + 1, torch.zeros(0, 3, dtype=torch.long), K, (8, 8))
+    assert out.image.shape == (2, 3, 8, 8) and not out.mask.any()
+    assert (out.image == 1).all() and torch.isinf(out.depth).all()
 
 
 # ---------------------------------------------------------------------------
@@ -548,7 +559,8 @@ def test_shade_matches_render():
     img = shade(frags, v, f, flat=False, face_colors=None)
     assert img.shape == (2, 3, 40, 40)
     fc = torch.rand(f.shape[0], 3)
-    assert torch.equal(shade(frags, v, f, face_colors=fc), render(v, f, K, (40, 40), face_colors=fc).image)
+    assert torch.equal(shade(frags, v, f, face_colors=fc),
+                       render(v, f, K, (40, 40), face_colors=fc).image)
 
 
 # ---------------------------------------------------------------------------
@@ -601,7 +613,8 @@ def test_bad_shading_input_raises_value_error():
     for kwargs in [dict(face_colors=torch.rand(2, 3)), dict(vertex_colors=torch.rand(3, 4)),
                    dict(vertex_colors=torch.rand(3, 3), face_colors=torch.rand(1, 3)),
                    dict(background=torch.rand(1, 3, 4, 4)), dict(background=(1.0, 0.0)),
-                   dict(light_dir=(0.0, 1.0)), dict(face_colors=torch.ones(1, 3, dtype=torch.long))]:
+                   dict(light_dir=(0.0, 1.0)),
+                   dict(face_colors=torch.ones(1, 3, dtype=torch.long))]:
         with pytest.raises(ValueError, match="expected .*, got .*"):
             render(v, f, K, (8, 8), **kwargs)
     with pytest.raises(ValueError, match="expected .*, got .*"):
@@ -636,4 +649,5 @@ def test_cuda_matches_reference_and_cpu():
     assert torch.allclose(cpu.image.permute(0, 2, 3, 1)[same],
                           gpu.image.cpu().permute(0, 2, 3, 1)[same], atol=1e-4)
     again = render(vb.cuda(), fb.cuda(), Kb.cuda(), (64, 64))
-    assert torch.equal(again.face_index, render(vb.cuda(), fb.cuda(), Kb.cuda(), (64, 64)).face_index)
+    twice = render(vb.cuda(), fb.cuda(), Kb.cuda(), (64, 64))
+    assert torch.equal(again.face_index, twice.face_index)
