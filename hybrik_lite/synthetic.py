@@ -1,7 +1,9 @@
 """Synthetic training data: poses a body can do, shapes, cameras, backgrounds, rendered images.
 
 Every sample ``i`` of a dataset with seed ``s`` is a pure function of ``(s, i)``: the same
-numbers on any machine, in any DataLoader worker, on CPU or GPU (up to float rounding).
+random draws on any machine, in any DataLoader worker, on CPU or GPU. The same call gives
+bit-identical results; rendering a sample in another batch (or on another device) changes
+only float rounding, which can flip a handful of pixels on triangle edges (about 0.01%).
 
 Ground truth per sample (``S`` = crop size in pixels):
 
@@ -35,8 +37,12 @@ from . import skeleton
 from .kinematics import rodrigues
 
 __all__ = [
-    "JOINT_LIMITS_DEG", "CANONICAL_POSES_DEG", "euler_to_matrix", "joint_limits", "sample_euler",
-    "sample_global_orientation", "CAMERA_FROM_BODY",
+    "JOINT_LIMITS_DEG", "CANONICAL_POSES_DEG", "CAMERA_FROM_BODY", "FOCAL_PER_256", "DEPTH_FACTOR",
+    "euler_to_matrix", "joint_limits", "canonical_euler", "sample_euler", "sample_global_orientation",
+    "sample_pose", "intrinsics", "frame_person", "vertex_regions", "sample_region_colors",
+    "sample_backgrounds", "sample_occluders", "paint_boxes", "points_in_boxes", "SyntheticConfig",
+    "sample_generator", "sample_parameters", "render_samples", "SyntheticDataset", "ANNOTATION_KEYS",
+    "default_split_path", "save_split", "load_split",
 ]
 
 # ---------------------------------------------------------------------------------------
@@ -136,7 +142,8 @@ def sample_euler(num: int, generator: torch.Generator, *, noise_deg: float = 15.
 
     A share ``canonical_share`` starts from a random canonical pose plus Gaussian noise of
     ``noise_deg``; the rest are uniform inside the limits shrunk to their middle 40%.
-    Everything is clamped to the limits. The root (index 0) is zero.
+    Angles past a limit are reflected back inside (clamping would pile them up exactly on
+    the limit, e.g. many perfectly straight knees). The root (index 0) is zero.
     """
     limits, canon = _tables()
     low, high = limits[..., 0], limits[..., 1]
@@ -147,8 +154,16 @@ def sample_euler(num: int, generator: torch.Generator, *, noise_deg: float = 15.
     uniform = middle + (torch.rand(num, 24, 3, generator=generator, dtype=torch.float64) * 2 - 1) * half
     use_canon = torch.rand(num, generator=generator) < canonical_share
     euler = torch.where(use_canon[:, None, None], from_canon, uniform)
-    euler = torch.maximum(torch.minimum(euler, high), low)
-    return euler.to(dtype)
+    return reflect_into(euler, low, high).to(dtype)
+
+
+def reflect_into(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """Fold ``x`` into ``[low, high]`` by reflecting at the bounds (a zero-width range gives ``low``)."""
+    width = high - low
+    period = torch.where(width > 0, 2 * width, torch.ones_like(width))
+    y = torch.remainder(x - low, period)
+    y = torch.where(y > width, period - y, y)
+    return torch.where(width > 0, low + y, low)
 
 
 #: The rotation from the body frame (Y up, facing +Z) to the OpenCV camera frame (y down,
@@ -384,7 +399,7 @@ def render_samples(bm, params: dict, config: SyntheticConfig = SyntheticConfig()
         phi = ik.twist_from_pose(p["pose"], out.rest_joints)
     return {
         "image": image.clamp(0, 1), "joints_2d": joints_2d, "uvd": uvd, "joints_cam": joints,
-        "pose": p["pose"], "betas": p["betas"], "phi": phi, "K": K.expand(len(image), 3, 3),
+        "pose": p["pose"], "betas": p["betas"], "phi": phi, "K": K.repeat(len(image), 1, 1),
         "visible": in_crop & ~occluded, "mask": rendered.mask,
     }
 
@@ -464,6 +479,17 @@ def default_split_path() -> "Path":
     return here.parent / "data_samples" / "synthetic" / f"frozen_{SyntheticConfig().image_size}"
 
 
+def _display_path(folder) -> str:
+    """``folder`` relative to the repository root when inside it (no machine-specific paths in files)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        return str(Path(folder).resolve().relative_to(root))
+    except ValueError:
+        return str(folder)
+
+
 def save_split(folder, dataset: SyntheticDataset, *, batch_size: int = 32, overwrite: bool = False) -> dict:
     """Render all of ``dataset`` into ``folder``: ``images/000000.png ...`` (lossless), ``annotations.npz``,
     ``meta.json``. Refuses to overwrite an existing split unless ``overwrite=True``."""
@@ -489,8 +515,8 @@ def save_split(folder, dataset: SyntheticDataset, *, batch_size: int = 32, overw
     np.savez_compressed(folder / "annotations.npz", **arrays)
     meta = {"seed": dataset.seed, "count": len(dataset), "config": dataset.config.__dict__,
             "image_format": "png, uint8 RGB", "annotation_keys": list(ANNOTATION_KEYS),
-            "regenerate": f"python -m hybrik_lite.synthetic --out {folder} --count {len(dataset)} "
-                          f"--seed {dataset.seed} --overwrite"}
+            "regenerate": f"python -m hybrik_lite.synthetic --out {_display_path(folder)} "
+                          f"--count {len(dataset)} --seed {dataset.seed} --overwrite"}
     (folder / "meta.json").write_text(json.dumps(meta, indent=2, default=list))
     return meta
 
