@@ -196,8 +196,10 @@ def linear_blend_skinning(vertices: torch.Tensor, weights: torch.Tensor,
     ``vertices (B, V, 3)``, ``weights (V, J)`` (rows sum to 1), ``transforms (B, J, 4, 4)``
     from :func:`skinning_transforms` -> ``(B, V, 3)``.
     """
-    blended = torch.einsum("vj,bjmn->bvmn", weights, transforms[..., :3, :])  # (B, V, 3, 4)
-    return (blended[..., :3] @ vertices.unsqueeze(-1)).squeeze(-1) + blended[..., 3]
+    batch, num_joints = transforms.shape[:2]
+    # blend the joints' 3x4 transforms per vertex: (V, J) @ (B, J, 12) -> (B, V, 3, 4)
+    blended = torch.matmul(weights, transforms[..., :3, :].reshape(batch, num_joints, 12)).reshape(batch, -1, 3, 4)
+    return torch.einsum("bvij,bvj->bvi", blended[..., :3], vertices) + blended[..., 3]
 
 
 def smpl_forward(betas: torch.Tensor, rot_mats: torch.Tensor, v_template: torch.Tensor,
