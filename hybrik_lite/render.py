@@ -542,14 +542,19 @@ def rasterize(vertices_cam: Tensor, faces: Tensor, K: Tensor, image_size: Sequen
     Returns :class:`Fragments`: (B, H, W) face_index / depth / mask and
     (B, H, W, 3) perspective-correct barycentrics.
     """
+    vis, faces, H, W = _checked_rasterize(vertices_cam, faces, K, image_size, cull_backfaces, z_near, chunk_pairs)
+    return _to_fragments(vis, vertices_cam.shape[0], faces.shape[0], H, W, vertices_cam.dtype)
+
+
+def _checked_rasterize(vertices_cam, faces, K, image_size, cull_backfaces, z_near, chunk_pairs):
+    """Check the inputs, then rasterise: the visible fragments, the checked faces, H and W."""
     _check_points("vertices_cam", vertices_cam)
     B, V, _ = vertices_cam.shape
     faces = _check_faces(faces, V, vertices_cam.device)
     K = _check_K(K, B, vertices_cam.dtype, vertices_cam.device)
     H, W = _check_image_size(image_size)
     _check_batch_size(B, faces.shape[0])
-    vis = _rasterize(vertices_cam, faces, K, H, W, cull_backfaces, z_near, chunk_pairs)
-    return _to_fragments(vis, B, faces.shape[0], H, W, vertices_cam.dtype)
+    return _rasterize(vertices_cam, faces, K, H, W, cull_backfaces, z_near, chunk_pairs), faces, H, W
 
 
 def _check_batch_size(batch: int, num_faces: int) -> None:
@@ -720,13 +725,9 @@ def render(vertices_cam: Tensor, faces: Tensor, K: Tensor, image_size: Sequence[
     image_size: (H, W).  Other arguments as in :func:`shade` and :func:`rasterize`.
     Returns :class:`RenderOutput`: image (B, 3, H, W), depth, face_index, mask.
     """
-    _check_points("vertices_cam", vertices_cam)
-    B, V, _ = vertices_cam.shape
-    faces = _check_faces(faces, V, vertices_cam.device)
-    K = _check_K(K, B, vertices_cam.dtype, vertices_cam.device)
-    H, W = _check_image_size(image_size)
-    _check_batch_size(B, faces.shape[0])
-    vis = _rasterize(vertices_cam, faces, K, H, W, cull_backfaces, z_near, DEFAULT_CHUNK_PAIRS)
+    vis, faces, H, W = _checked_rasterize(vertices_cam, faces, K, image_size, cull_backfaces, z_near,
+                                          DEFAULT_CHUNK_PAIRS)
+    B = vertices_cam.shape[0]
     frags = _to_fragments(vis, B, faces.shape[0], H, W, vertices_cam.dtype)
     image = _shade(vis, vertices_cam, faces, H, W, vertex_colors=vertex_colors,
                    face_colors=face_colors, light_dir=light_dir, ambient=ambient,
