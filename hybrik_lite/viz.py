@@ -10,7 +10,7 @@ import torch
 
 from . import skeleton
 
-__all__ = ["to_numpy", "plot_skeleton", "mesh_figure", "add_skeleton", "add_points", "bone_colors"]
+__all__ = ["to_numpy", "view_coordinates", "plot_skeleton", "mesh_figure", "add_skeleton", "add_points", "bone_colors"]
 
 _SIDE_COLORS = {"left": "#1f77b4", "right": "#d62728", "mid": "#2ca02c"}
 
@@ -31,7 +31,7 @@ def bone_colors(parents=skeleton.PARENTS, names=skeleton.JOINT_NAMES) -> list[st
     return colors
 
 
-def _view(points: np.ndarray, view: str) -> np.ndarray:
+def view_coordinates(points: np.ndarray, view: str) -> np.ndarray:
     """Map body coordinates (Y up, facing +Z) to matplotlib 3D axes (z up), seen from ``view``."""
     x, y, z = points[..., 0], points[..., 1], points[..., 2]
     if view == "front":   # looking at the person's front: their left is on our right
@@ -47,7 +47,7 @@ def plot_skeleton(ax, joints, parents=skeleton.PARENTS, *, view: str = "front", 
 
     Bones are coloured by side (blue left, red right, green midline) unless ``color`` is given.
     """
-    pts = _view(to_numpy(joints), view)
+    pts = view_coordinates(to_numpy(joints), view)
     colors = bone_colors(parents)
     for j, p in enumerate(parents):
         if p < 0:
