@@ -50,18 +50,12 @@ from __future__ import annotations
 import torch
 
 from ._checks import check_same, check_tensor
+from .kinematics import skew
 
 __all__ = [
     "decompose", "compose", "swing_rotation", "twist_rotation", "twist_cos_sin",
     "perpendicular", "unit_vectors", "unit_cos_sin", "orthonormalize",
 ]
-
-
-def _skew(v: torch.Tensor) -> torch.Tensor:
-    """``(..., 3) -> (..., 3, 3)`` with ``_skew(v) @ w == v x w``."""
-    x, y, z = v.unbind(-1)
-    zero = torch.zeros_like(x)
-    return torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).reshape(v.shape + (3,))
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -146,7 +140,7 @@ def _swing_units(u: torch.Tensor, v: torch.Tensor, perp: torch.Tensor | None = N
     pos = c > 0
     r_safe = torch.where(pos, r, torch.ones_like(r))
     c1, k1 = c / r_safe, k / r_safe
-    k_mat = _skew(k1)
+    k_mat = skew(k1)
     near = eye + k_mat + (k_mat @ k_mat) / torch.where(pos, 1 + c1, torch.ones_like(c1))[..., None]
 
     # c <= 0: c I + s [n]x + (1 - c) n n^T with the unit axis n; 1 - c >= 1, no cancellation.
@@ -158,7 +152,7 @@ def _swing_units(u: torch.Tensor, v: torch.Tensor, perp: torch.Tensor | None = N
     r2 = (c * c + s * s).sqrt()                           # >= 1/sqrt(2) in this branch
     r2 = torch.where(pos, torch.ones_like(r2), r2)
     c2, s2 = c / r2, s / r2
-    far = (c2[..., None] * eye + s2[..., None] * _skew(n)
+    far = (c2[..., None] * eye + s2[..., None] * skew(n)
            + (1 - c2)[..., None] * (n[..., :, None] * n[..., None, :]))
     return torch.where(pos[..., None], near, far)
 
@@ -191,7 +185,7 @@ def _twist_units(u: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     c, s = cos[..., None, None], sin[..., None, None]
     # 1 - cos without cancellation for small angles: sin^2 / (1 + cos)
     one_minus_c = torch.where(c > 0, s * s / torch.where(c > 0, 1 + c, torch.ones_like(c)), 1 - c)
-    return c * _eye_like(u) + s * _skew(u) + one_minus_c * (u[..., :, None] * u[..., None, :])
+    return c * _eye_like(u) + s * skew(u) + one_minus_c * (u[..., :, None] * u[..., None, :])
 
 
 def orthonormalize(rot_mats: torch.Tensor) -> torch.Tensor:
