@@ -346,7 +346,12 @@ def sample_generator(seed: int, index: int) -> torch.Generator:
 
 
 def sample_parameters(seed: int, indices, config: SyntheticConfig = SyntheticConfig()) -> dict:
-    """Everything random about samples ``indices``, drawn per sample from its own stream (CPU, float64)."""
+    """Everything random about samples ``indices``, drawn per sample from its own stream (CPU, float64).
+
+    The Python loop over samples is deliberate: each sample has its own generator, which is
+    what makes sample ``i`` independent of the batch and worker it lands in. The draws are
+    small (about 1 ms per sample); the heavy work (posing, rendering) is batched afterwards.
+    """
     rows = []
     S = config.image_size
     for index in indices:
