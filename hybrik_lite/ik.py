@@ -76,6 +76,8 @@ _CHILD = skeleton.BONE_CHILD
 LEVELS: tuple[tuple[int, ...], ...] = tuple(
     tuple(j for j in level if j < skeleton.NUM_SMPL_JOINTS)
     for level in skeleton.levels()[1:] if any(j < skeleton.NUM_SMPL_JOINTS for j in level))
+# solve() concatenates the levels' rotations, so they must come out in joint order 1..23
+assert [j for level in LEVELS for j in level] == list(range(1, skeleton.NUM_SMPL_JOINTS))
 
 
 # --- the root: orthogonal Procrustes ---------------------------------------------------------
@@ -274,11 +276,7 @@ def solve(joints: torch.Tensor, phi: torch.Tensor, rest_joints: torch.Tensor,
             global_rot[j] = g_joint[:, k]
             if adaptive:
                 position[j] = aim_from[:, k]
-    rot_mats = torch.cat(local, 1)
-    order = [0] + [j for level in LEVELS for j in level]
-    if order != list(range(skeleton.NUM_SMPL_JOINTS)):                   # not for SMPL's tree
-        rot_mats = rot_mats[:, torch.tensor(order, device=joints.device).argsort()]
-    return rot_mats
+    return torch.cat(local, 1)  # levels list the joints in index order (checked at import)
 
 
 def solve_joint_by_joint(joints: torch.Tensor, phi: torch.Tensor, rest_joints: torch.Tensor,
@@ -304,13 +302,11 @@ def solve_joint_by_joint(joints: torch.Tensor, phi: torch.Tensor, rest_joints: t
         g_parent = global_rot[parent]
         position[j] = position[parent] + (g_parent @ (rest[:, j] - rest[:, parent])[..., None])[..., 0]
         aim_from = position[j] if mode == "adaptive" else targets[:, j]
-        aim_local = (g_parent.transpose(-1, -2) @ (targets[:, child] - aim_from)[..., None])[..., 0]
         rest_dir = _unit_or_up(rest[:, child] - rest[:, j])
-        direction, no_aim = unit_vectors(aim_local)
-        direction = torch.where(no_aim[..., None], rest_dir, direction)  # zero bone: no swing
-        swing = _swing_units(rest_dir, direction)
         twist = _twist_units(rest_dir, *unit_cos_sin(phi[:, j - 1, 0], phi[:, j - 1, 1]))
-        local.append(orthonormalize(swing @ twist))
+        local.append(_joint_rotations(g_parent[:, None], aim_from[:, None], targets[:, child][:, None],
+                                      rest_dir[:, None], _perpendicular_units(rest_dir)[:, None],
+                                      twist[:, None])[:, 0])
         global_rot[j] = g_parent @ local[j]
     return torch.stack(local, 1)
 

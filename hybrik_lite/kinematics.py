@@ -18,6 +18,7 @@ from typing import Sequence
 
 import torch
 
+from . import skeleton
 from ._checks import check_finite, check_same, check_tensor
 
 __all__ = [
@@ -92,13 +93,6 @@ def _parents_list(parents) -> list[int]:
     return parents
 
 
-def _levels(parents: list[int]) -> list[list[int]]:
-    depth = [0] * len(parents)
-    for j in range(1, len(parents)):
-        depth[j] = depth[parents[j]] + 1
-    return [[j for j in range(len(parents)) if depth[j] == d] for d in range(max(depth) + 1)]
-
-
 def forward_kinematics(rot_mats: torch.Tensor, rest_joints: torch.Tensor,
                        parents: Sequence[int] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Pose a skeleton: local rotations + rest joints -> posed joints and global transforms.
@@ -140,7 +134,7 @@ def forward_kinematics(rot_mats: torch.Tensor, rest_joints: torch.Tensor,
     global_rots = [None] * num_joints
     posed = [None] * num_joints
     global_rots[0], posed[0] = rot_mats[:, 0], rest_joints[:, 0]
-    for level in _levels(plist)[1:]:
+    for level in skeleton.levels(plist)[1:]:
         idx = torch.tensor(level, device=rest_joints.device)
         par = [plist[j] for j in level]
         g_par = torch.stack([global_rots[p] for p in par], 1)              # (B, L, 3, 3)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import torch
 
-from . import skeleton
+from . import ik, render, skeleton
 from .kinematics import rodrigues
 
 __all__ = [
@@ -380,8 +380,6 @@ def render_samples(bm, params: dict, config: SyntheticConfig = SyntheticConfig()
 
     Returns the ground-truth dict described in the module docstring, batched.
     """
-    from . import ik, render  # imported here: they are heavier than this module's sampling part
-
     dtype, device = bm.v_template.dtype, bm.v_template.device
     p = {k: (v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device)) for k, v in params.items()}
     S = config.image_size

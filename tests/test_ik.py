@@ -439,17 +439,17 @@ def test_cuda_matches_cpu(bm, dtype):
     assert joint_error_mm(gpu.cpu(), args[2], args[0]).max() <= tol
 
 
-# --- the figure functions behind the notebooks' explorers (widgets_ik.py) -------------------------
+# --- the figure functions behind the notebooks' explorers (widgets.py) -------------------------
 @pytest.fixture(scope="module")
 def bm_low():
     return body_model.load(resolution="low")
 
 
 def test_joint_rotation_is_swing_then_twist():
-    from hybrik_lite import widgets_ik
+    from hybrik_lite import widgets
 
     bone = torch.tensor([0.3, 0.0, 0.0], dtype=F64)
-    rot = widgets_ik.joint_rotation(bone, 40.0, 90.0, -25.0)
+    rot = widgets.joint_rotation(bone, 40.0, 90.0, -25.0)
     swing, twist = twist_swing.decompose(rot, bone)
     assert math.isclose(twist.item(), math.radians(-25.0), abs_tol=1e-12)
     # perpendicular(+x) = +z, turned by 90 degrees about +x: the swing axis is -y
@@ -458,11 +458,11 @@ def test_joint_rotation_is_swing_then_twist():
 
 
 def test_twist_swing_figure_moves_only_the_flesh_for_a_pure_twist(bm_low):
-    from hybrik_lite import widgets_ik
+    from hybrik_lite import widgets
 
-    still = widgets_ik.twist_swing_figure(bm_low, 16, 0.0, 0.0, 0.0)
-    twisted = widgets_ik.twist_swing_figure(bm_low, 16, 0.0, 0.0, 70.0)
-    swung = widgets_ik.twist_swing_figure(bm_low, 16, 45.0, 0.0, 0.0)
+    still = widgets.twist_swing_figure(bm_low, 16, 0.0, 0.0, 0.0)
+    twisted = widgets.twist_swing_figure(bm_low, 16, 0.0, 0.0, 70.0)
+    swung = widgets.twist_swing_figure(bm_low, 16, 45.0, 0.0, 0.0)
     names = [t.name for t in twisted.data]
     assert twisted.data[0].type == "mesh3d" and len(twisted.data[0].i) == bm_low.faces.shape[0]
     assert "rest bone" in names and "bone" in names and "skeleton joints" in names
@@ -476,13 +476,13 @@ def test_twist_swing_figure_moves_only_the_flesh_for_a_pure_twist(bm_low):
 
     assert (mesh(twisted) - mesh(still)).abs().max() > 1e-2                   # but turns the forearm
     with pytest.raises(ValueError, match="joint must be between 1 and 23"):
-        widgets_ik.twist_swing_figure(bm_low, 0)
+        widgets.twist_swing_figure(bm_low, 0)
 
 
 def test_ik_figures_follow_the_targets(bm_low):
-    from hybrik_lite import widgets_ik
+    from hybrik_lite import widgets
 
-    fig = widgets_ik.ik_explorer_figure(bm_low, joint=20, dx=0.1, dy=0.05, twist_joint=18, twist_deg=40.0)
+    fig = widgets.ik_explorer_figure(bm_low, joint=20, dx=0.1, dy=0.05, twist_joint=18, twist_deg=40.0)
     traces = {t.name: t for t in fig.data}
     assert fig.data[0].type == "mesh3d" and "targets" in traces and "skeleton joints" in traces
     def points(trace):
@@ -490,18 +490,18 @@ def test_ik_figures_follow_the_targets(bm_low):
 
     solved, targets = points(traces["skeleton joints"]), points(traces["targets"])
     assert (solved - targets).norm(dim=-1).max() < 0.05           # reachable move: the body follows
-    base = widgets_ik.ik_explorer_figure(bm_low)
+    base = widgets.ik_explorer_figure(bm_low)
     base_joints = torch.tensor([t for t in base.data if t.name == "skeleton joints"][0].x)
     assert abs(base_joints[20] + 0.1 - solved[20, 0]) < 0.02      # the wrist moved by dx
-    moved = widgets_ik.move_target(torch.zeros(1, 29, 3), 20, (1.0, 0.0, 0.0))
+    moved = widgets.move_target(torch.zeros(1, 29, 3), 20, (1.0, 0.0, 0.0))
     assert moved[0, [20, 22, 25], 0].eq(1).all() and moved[0, 18, 0] == 0   # the wrist's subtree only
 
 
 def test_explorers_wire_their_controls(bm_low):
-    from hybrik_lite import widgets_ik
+    from hybrik_lite import widgets
 
-    ui = widgets_ik.twist_swing_explorer(bm_low)
+    ui = widgets.twist_swing_explorer(bm_low)
     assert {c.description for c in ui.children[:-1]} == {"joint", "swing (deg)", "swing direction", "twist (deg)"}
-    ui = widgets_ik.ik_explorer(bm_low)
+    ui = widgets.ik_explorer(bm_low)
     assert {c.description for c in ui.children[:-1]} == {"move", "dx (m)", "dy (m)", "dz (m)", "twist",
                                                          "twist (deg)", "mode"}

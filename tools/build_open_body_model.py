@@ -56,17 +56,13 @@ import time
 
 import numpy as np
 
+from hybrik_lite import skeleton
+
 SCRIPT_PATH = "tools/build_open_body_model.py"
 
-SMPL_JOINT_NAMES = [
-    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee",
-    "spine2", "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot",
-    "neck", "left_collar", "right_collar", "head", "left_shoulder",
-    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-    "left_hand", "right_hand",
-]
-SMPL_PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16,
-                17, 18, 19, 20, 21]
+# The skeleton is the package's own: one definition of SMPL's joints and tree.
+SMPL_JOINT_NAMES = list(skeleton.SMPL_JOINT_NAMES)
+SMPL_PARENTS = list(skeleton.SMPL_PARENTS)
 NUM_JOINTS = 24
 NUM_BETAS = 10
 NUM_POSE_BASIS = 9 * (NUM_JOINTS - 1)  # 207
