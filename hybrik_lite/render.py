@@ -97,6 +97,8 @@ from typing import NamedTuple, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
+from .camera import pinhole
+
 __all__ = [
     "Fragments",
     "RenderOutput",
@@ -230,17 +232,11 @@ def _check_image_size(image_size) -> Tuple[int, int]:
 
 
 def _project(points: Tensor, K: Tensor) -> Tuple[Tensor, Tensor]:
-    """Pinhole projection without checks.
+    """Pinhole projection without checks (:func:`hybrik_lite.camera.pinhole`).
 
     points: (B, N, 3) camera frame;  K: (B, 3, 3).  Returns u, v: (B, N).
     """
-    x, y, z = points.unbind(-1)
-    inv_z = 1.0 / z
-    fx, s, cx = K[:, 0, 0, None], K[:, 0, 1, None], K[:, 0, 2, None]
-    fy, cy = K[:, 1, 1, None], K[:, 1, 2, None]
-    u = (fx * x + s * y) * inv_z + cx
-    v = fy * y * inv_z + cy
-    return u, v
+    return pinhole(points, K)
 
 
 def project_points(points_cam: Tensor, K: Tensor) -> Tensor:

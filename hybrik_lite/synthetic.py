@@ -33,13 +33,13 @@ from dataclasses import dataclass
 
 import torch
 
-from . import ik, render, skeleton
+from . import camera, ik, render, skeleton
 from .kinematics import rodrigues
 
 __all__ = [
-    "JOINT_LIMITS_DEG", "CANONICAL_POSES_DEG", "CAMERA_FROM_BODY", "FOCAL_PER_256", "DEPTH_FACTOR",
+    "JOINT_LIMITS_DEG", "CANONICAL_POSES_DEG",
     "euler_to_matrix", "joint_limits", "canonical_euler", "sample_euler", "sample_global_orientation",
-    "sample_pose", "intrinsics", "frame_person", "vertex_regions", "sample_region_colors",
+    "sample_pose", "frame_person", "vertex_regions", "sample_region_colors",
     "sample_backgrounds", "sample_occluders", "paint_boxes", "points_in_boxes", "SyntheticConfig",
     "sample_generator", "sample_parameters", "render_samples", "SyntheticDataset", "ANNOTATION_KEYS",
     "default_split_path", "save_split", "load_split",
@@ -166,15 +166,10 @@ def reflect_into(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torc
     return torch.where(width > 0, low + y, low)
 
 
-#: The rotation from the body frame (Y up, facing +Z) to the OpenCV camera frame (y down,
-#: z forward) that puts the camera in front of the person: 180 degrees about x.
-CAMERA_FROM_BODY = torch.tensor([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]])
-
-
 def sample_global_orientation(num: int, generator: torch.Generator, *, max_pitch_deg: float = 15.0,
                               max_roll_deg: float = 10.0, dtype=torch.float32) -> torch.Tensor:
     """Camera-frame root rotations ``(num, 3, 3)``: any heading (front, side and back views)
-    with a little pitch and roll. ``R = CAMERA_FROM_BODY @ Rx(pitch) @ Rz(roll) @ Ry(yaw)``."""
+    with a little pitch and roll. ``R = camera.CAMERA_FROM_BODY @ Rx(pitch) @ Rz(roll) @ Ry(yaw)``."""
     yaw = torch.rand(num, generator=generator, dtype=torch.float64) * 2 * math.pi
     pitch = (torch.rand(num, generator=generator, dtype=torch.float64) * 2 - 1) * math.radians(max_pitch_deg)
     roll = (torch.rand(num, generator=generator, dtype=torch.float64) * 2 - 1) * math.radians(max_roll_deg)
@@ -182,7 +177,7 @@ def sample_global_orientation(num: int, generator: torch.Generator, *, max_pitch
     r_yaw = rodrigues(torch.stack([zero, yaw, zero], -1))
     r_pitch = rodrigues(torch.stack([pitch, zero, zero], -1))
     r_roll = rodrigues(torch.stack([zero, zero, roll], -1))
-    return (CAMERA_FROM_BODY.double() @ r_pitch @ r_roll @ r_yaw).to(dtype)
+    return (camera.CAMERA_FROM_BODY.double() @ r_pitch @ r_roll @ r_yaw).to(dtype)
 
 
 def sample_pose(num: int, generator: torch.Generator, dtype=torch.float32, **kwargs) -> torch.Tensor:
@@ -195,18 +190,6 @@ def sample_pose(num: int, generator: torch.Generator, dtype=torch.float32, **kwa
 # ---------------------------------------------------------------------------------------
 # 2. Camera, appearance, background, occluders
 # ---------------------------------------------------------------------------------------
-
-#: HybrIK's camera: focal length 1000 px on a 256-pixel crop (scaled with the crop size).
-FOCAL_PER_256 = 1000.0
-#: Root-relative depth is normalised by this many metres (HybrIK's ``depth_factor``).
-DEPTH_FACTOR = 2.2
-
-
-def intrinsics(image_size: int, dtype=torch.float32, device=None) -> torch.Tensor:
-    """Pinhole ``K (3, 3)`` of a square crop: focal ``1000 * S / 256``, principal point at the centre."""
-    f = FOCAL_PER_256 * image_size / 256
-    return torch.tensor([[f, 0, image_size / 2], [0, f, image_size / 2], [0, 0, 1]], dtype=dtype, device=device)
-
 
 def frame_person(vertices: torch.Tensor, root: torch.Tensor, K: torch.Tensor, image_size: int,
                  fill: torch.Tensor, shift: torch.Tensor, iterations: int = 3) -> torch.Tensor:
@@ -229,8 +212,7 @@ def frame_person(vertices: torch.Tensor, root: torch.Tensor, K: torch.Tensor, im
     z = f * half / (fill * image_size / 2)
     xy = -(rel[..., :2].amax(1) + rel[..., :2].amin(1)) / 2
     for _ in range(iterations):
-        pos = rel + torch.cat([xy, z[:, None]], -1)[:, None]
-        uv = pos[..., :2] / pos[..., 2:] * f + c
+        uv = camera.project(rel + torch.cat([xy, z[:, None]], -1)[:, None], K)
         lo, hi = uv.amin(1), uv.amax(1)
         size = (hi - lo).amax(-1)
         z = z * size / (fill * image_size)
@@ -383,7 +365,7 @@ def render_samples(bm, params: dict, config: SyntheticConfig = SyntheticConfig()
     dtype, device = bm.v_template.dtype, bm.v_template.device
     p = {k: (v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device)) for k, v in params.items()}
     S = config.image_size
-    K = intrinsics(S, dtype, device)
+    K = camera.intrinsics(S, dtype, device)
     with torch.no_grad():
         out = bm(p["betas"], p["pose"])
         root = out.joints[:, 0]
@@ -395,10 +377,10 @@ def render_samples(bm, params: dict, config: SyntheticConfig = SyntheticConfig()
         rendered = render.render(vertices, bm.faces, K, (S, S), vertex_colors=colors, light_dir=p["light_dir"],
                                  ambient=0.35, diffuse=0.65, background=p["background"], flat=True)
         image = paint_boxes(rendered.image, p["boxes"], p["box_active"], p["box_colors"])
-        joints_2d = render.project_points(joints, K)
+        joints_2d = camera.project(joints, K)
         in_crop = ((joints_2d >= 0) & (joints_2d < S)).all(-1)
         occluded = points_in_boxes(joints_2d, p["boxes"], p["box_active"])
-        uvd = torch.cat([joints_2d / S - 0.5, (joints[..., 2:] - joints[:, :1, 2:]) / DEPTH_FACTOR], -1)
+        uvd = camera.cam_to_uvd(joints, K, S)
         phi = ik.twist_from_pose(p["pose"], out.rest_joints)
     return {
         "image": image.clamp(0, 1), "joints_2d": joints_2d, "uvd": uvd, "joints_cam": joints,
