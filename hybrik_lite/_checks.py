@@ -46,3 +46,20 @@ def check_same(tensors: dict[str, torch.Tensor]) -> None:
         if t.is_floating_point() and t0.is_floating_point() and t.dtype != t0.dtype:
             raise ValueError(f"{name} is {t.dtype} but {name0} is {t0.dtype}; "
                              f"use one dtype, e.g. {name}.to({name0}.dtype)")
+
+
+def config_from_dict(cls, data: dict):
+    """Build the frozen config dataclass ``cls`` from a dict; an unknown key is refused with a
+    "did you mean" (a typo must not be silently ignored). Lists become tuples (JSON round trip)."""
+    import dataclasses
+    import difflib
+
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__}.from_dict expects a dict, got {type(data).__name__}")
+    known = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"{cls.__name__} has no field {key!r}; {hint}known fields: {', '.join(known)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})

@@ -1,0 +1,142 @@
+"""Training losses, weighted by :class:`LossWeights` (HybrIK's ResNet-34 configuration by default).
+
+=============  =====================================================  ======================
+term           what                                                   default weight
+=============  =====================================================  ======================
+uvd            L1 on the soft-argmax uvd, per joint weight (below)    1
+betas          MSE on the shape                                       1
+twist_raw      MSE on the predicted (cos, sin) before normalising     1 (0.01 in HybrIK R34)
+twist_unit     MSE on the normalised (cos, sin)                       0
+camera         MSE on (s, t_x, t_y)                                   1
+rotation       MSE on the 24 rotation matrices from the IK            0.01
+joints         L1 on the 29 root-relative joints after FK (metres)    0
+vertices       L1 on the root-relative vertices (metres)              0
+=============  =====================================================  ======================
+
+Visibility policy for the uvd term. Every joint whose target lies **inside the heatmap volume**
+(``|u|, |v|, |d| < 0.5``) is supervised, visible or hidden behind an occluder alike: learning to
+place hidden joints from context is the point of occlusion augmentation, and the reference
+does the same. Joints **outside** the volume get weight 0: a soft-argmax cannot reach them, and
+an L1 pull towards an unreachable point would only bias the border bins. The raw twist term
+keeps its gradient when a pair is near zero; the unit term is scale-free. A dataset can mark
+unknown twists (Human3.6M's -999) with ``phi_weight`` ``(B, 23)``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from . import camera
+from ._checks import config_from_dict
+
+__all__ = ["LossWeights", "uvd_weights", "uvd_l1", "weighted_mse", "targets_from_batch", "hybrik_loss"]
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the loss terms (see the module docstring); 0 switches a term off."""
+    uvd: float = 1.0
+    betas: float = 1.0
+    twist_raw: float = 1.0
+    twist_unit: float = 0.0
+    camera: float = 1.0
+    rotation: float = 0.01
+    joints: float = 0.0
+    vertices: float = 0.0
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+                raise ValueError(f"LossWeights.{f.name}: expected a number >= 0, got {value!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "LossWeights":
+        return config_from_dict(cls, data)
+
+
+def uvd_weights(target_uvd: torch.Tensor) -> torch.Tensor:
+    """``(B, J, 3) -> (B, J)`` float: 1 where the target lies inside the heatmap volume, else 0."""
+    return (target_uvd.abs() < 0.5).all(-1).to(target_uvd.dtype)
+
+
+def uvd_l1(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Mean L1 over the weighted joints' coordinates: ``(B, J, 3), (B, J, 3), (B, J) -> ()``."""
+    if pred.shape != target.shape or weight.shape != pred.shape[:2]:
+        raise ValueError(f"expected pred and target (B, J, 3) and weight (B, J), got {tuple(pred.shape)}, "
+                         f"{tuple(target.shape)} and {tuple(weight.shape)}")
+    w = weight[..., None].to(pred.dtype)
+    return ((pred - target).abs() * w).sum() / (3 * w.sum()).clamp_min(1)
+
+
+def weighted_mse(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared error; ``weight`` (broadcastable over the leading dims) zeroes entries out."""
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target must have one shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
+    sq = (pred - target) ** 2
+    if weight is None:
+        return sq.mean()
+    w = weight.to(pred.dtype)
+    while w.dim() < sq.dim():
+        w = w[..., None]
+    w = w.expand_as(sq)
+    return (sq * w).sum() / w.sum().clamp_min(1)
+
+
+def targets_from_batch(batch: dict, body=None) -> dict:
+    """Loss targets from a synthetic (or real) batch: ``uvd``, ``uvd_weight``, ``betas``, ``phi``,
+    ``camera`` (``(s, t_x, t_y)`` from the root), ``pose``, root-relative ``joints``; and, given a
+    body model, root-relative ``vertices`` of the true pose on that body's mesh."""
+    joints_cam = batch["joints_cam"]
+    targets = {"uvd": batch["uvd"], "uvd_weight": uvd_weights(batch["uvd"]), "betas": batch["betas"],
+               "phi": batch["phi"], "camera": camera.camera_params_from_root(joints_cam[:, 0]),
+               "pose": batch["pose"], "joints": joints_cam - joints_cam[:, :1]}
+    if "phi_weight" in batch:
+        targets["phi_weight"] = batch["phi_weight"]
+    if body is not None:
+        with torch.no_grad():
+            out = body(batch["betas"].to(body.v_template), batch["pose"].to(body.v_template))
+        targets["vertices"] = out.vertices - out.joints[:, :1]
+    return targets
+
+
+_NEEDS = {"uvd": "uvd", "betas": "betas", "twist_raw": "phi_raw", "twist_unit": "phi", "camera": "camera",
+          "rotation": "rot_mats", "joints": "joints", "vertices": "vertices"}
+
+
+def hybrik_loss(out: dict, targets: dict, weights: LossWeights = LossWeights()) -> tuple[torch.Tensor, dict]:
+    """The weighted sum of the active terms, and each term (detached tensors: convert with float() when logging).
+
+    ``out``: a model's output dict; ``targets``: :func:`targets_from_batch`. A term with a
+    positive weight whose prediction or target is missing raises (e.g. twist for the regression
+    baseline: set its weight to 0).
+    """
+    phi_weight = targets.get("phi_weight")
+    terms = {}
+    for name, key in _NEEDS.items():
+        w = getattr(weights, name)
+        if w == 0:
+            continue
+        target_key = {"twist_raw": "phi", "twist_unit": "phi", "rotation": "pose"}.get(name, name)
+        if key not in out or target_key not in targets:
+            raise ValueError(f"loss term {name!r} has weight {w} but the model output has no {key!r} or the "
+                             f"targets no {target_key!r}; set LossWeights({name}=0) or provide it")
+        pred, target = out[key], targets[target_key].to(out[key])
+        if name == "uvd":
+            value = uvd_l1(pred, target, targets["uvd_weight"])
+        elif name in ("twist_raw", "twist_unit"):
+            value = weighted_mse(pred, target, phi_weight)
+        elif name in ("joints", "vertices"):
+            value = (pred - target).abs().mean()
+        else:
+            value = weighted_mse(pred, target)
+        terms[name] = (w, value)
+    if not terms:
+        raise ValueError("every loss weight is 0: nothing to train")
+    total = sum(w * v for w, v in terms.values())
+    return total, {name: v.detach() for name, (_, v) in terms.items()}
