@@ -25,6 +25,39 @@ def pick(full, fast):
     return fast if fast_mode() else full
 
 
+def check_exercise(name: str, answer, check) -> bool:
+    """Run ``check(answer)`` for exercise ``name`` (e.g. ``"nb05.soft_argmax"``) without revealing the answer.
+
+    ``answer`` is the learner's function; ``check`` calls it and asserts what a right answer
+    must satisfy. An answer that raises ``NotImplementedError`` (the template) is reported as
+    not answered yet and the check is skipped, visibly. The tests set
+    ``HYBRIK_LITE_EXERCISES=solutions`` to check the reference answer instead (every check can
+    pass) and ``=wrong`` to check a wrong one (every check can fail: a wrong answer that passes
+    raises ``RuntimeError``). Returns True when the check passed.
+    """
+    from . import solutions
+
+    mode = os.environ.get("HYBRIK_LITE_EXERCISES", "")
+    if mode not in ("", "solutions", "wrong"):
+        raise ValueError(f"HYBRIK_LITE_EXERCISES must be unset, 'solutions' or 'wrong', got {mode!r}")
+    if mode:
+        answer = solutions.lookup(name, "solution" if mode == "solutions" else "wrong")
+    try:
+        check(answer)
+    except NotImplementedError:
+        print(f"{name}: not answered yet, so its check is skipped. Write your answer and run the cell again.")
+        return False
+    except AssertionError as err:
+        if mode == "wrong":
+            print(f"{name}: the wrong answer was rejected ({err})")
+            return False
+        raise
+    if mode == "wrong":
+        raise RuntimeError(f"{name}: a wrong answer passed the check, so the check cannot catch mistakes")
+    print(f"{name}: correct!")
+    return True
+
+
 def on_colab() -> bool:
     return "google.colab" in sys.modules
 
