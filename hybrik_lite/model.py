@@ -231,9 +231,10 @@ def soft_argmax_3d(logits: torch.Tensor) -> torch.Tensor:
     ``u = sum_k p_W(k) ((k + 0.5) / W - 0.5)``, likewise v over H and d over D. Computed in
     float32 at least (under autocast too): the softmax of a large volume needs it.
     """
-    check_tensor(logits, "logits", (None, None, None), min_dims=5)
-    if logits.dim() != 5:
-        raise ValueError(f"logits must be (B, J, D, H, W), got {tuple(logits.shape)}")
+    if not torch.is_tensor(logits) or logits.dim() != 5:
+        got = tuple(logits.shape) if torch.is_tensor(logits) else type(logits).__name__
+        raise ValueError(f"logits must be (B, J, D, H, W) heatmap volumes, got {got}")
+    check_tensor(logits, "logits", (None, None, None, None))
     B, J, D, H, W = logits.shape
     x = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
     prob = torch.softmax(x.reshape(B, J, -1), -1).reshape(B, J, D, H, W)
