@@ -41,7 +41,7 @@ import time
 
 import torch
 
-from hybrik_lite import body_model, ik, kinematics, skeleton, twist_swing
+from hybrik_lite import body_model, ik, kinematics, metrics, skeleton, twist_swing
 
 PARENTS = skeleton.PARENTS
 
@@ -58,14 +58,12 @@ def sample(bm, n, seed, scale=0.3):
 
 
 def joint_error_mm(rot_mats, rest, joints):
+    """|FK(rot_mats) - targets| in mm per joint (FK in the result's dtype), both root-aligned."""
     posed, _ = kinematics.forward_kinematics(rot_mats, rest, PARENTS)
-    ref = joints - joints[:, :1] + rest[:, :1]
-    return (posed.double() - ref.double()).norm(dim=-1) * 1000
+    return metrics.joint_errors(posed.double(), joints.double(), align="root") * 1000
 
 
-def rotation_error_deg(a, b):
-    chord = (a.double() - b.double()).flatten(-2).norm(dim=-1)
-    return torch.rad2deg(2 * torch.asin((chord / (2 * math.sqrt(2))).clamp(max=1)))
+rotation_error_deg = metrics.rotation_angles_deg
 
 
 def time_call(fn, args, device, repeats):

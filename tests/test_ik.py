@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from hybrik_lite import body_model, ik, kinematics, skeleton, twist_swing
+from hybrik_lite import body_model, ik, kinematics, metrics, skeleton, twist_swing
 
 F64 = torch.float64
 PARENTS = skeleton.PARENTS
@@ -76,17 +76,13 @@ def targets_of(rot_mats, rest, g=None, translate=0.0):
 
 
 def joint_error_mm(rot_mats, rest, joints):
-    """|FK(rot_mats) - targets| in mm per joint, with the targets moved to the rest root (how solve
-    handles translation), evaluated in float64."""
-    rest, joints = rest.double(), joints.double()
-    posed, _ = kinematics.forward_kinematics(rot_mats.double(), rest, PARENTS)
-    return (posed - (joints - joints[:, :1] + rest[:, :1])).norm(dim=-1) * 1000
+    """|FK(rot_mats) - targets| in mm per joint, both root-aligned (solve poses the skeleton about the
+    rest root), in float64."""
+    posed, _ = kinematics.forward_kinematics(rot_mats.double(), rest.double(), PARENTS)
+    return metrics.joint_errors(posed, joints.double(), align="root") * 1000
 
 
-def rotation_error_deg(a, b):
-    """Angle of a^T b in degrees, from the chordal distance (accurate for tiny angles, unlike acos)."""
-    chord = (a.double() - b.double()).flatten(-2).norm(dim=-1)
-    return torch.rad2deg(2 * torch.asin((chord / (2 * math.sqrt(2))).clamp(max=1)))
+rotation_error_deg = metrics.rotation_angles_deg
 
 
 def swing_margin(rot_mats, rest):
