@@ -66,12 +66,14 @@ def uvd_weights(target_uvd: torch.Tensor) -> torch.Tensor:
 
 
 def uvd_l1(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Mean L1 over the weighted joints' coordinates: ``(B, J, 3), (B, J, 3), (B, J) -> ()``."""
+    """Weighted L1, averaged over all ``B * J * 3`` entries (weight-0 joints count as zero):
+    ``(B, J, 3), (B, J, 3), (B, J) -> ()``. A plain mean, so the average over the halves of a
+    batch split across processes equals the whole batch's value (results do not depend on the
+    number of GPUs); the reference divides by the weight sum instead."""
     if pred.shape != target.shape or weight.shape != pred.shape[:2]:
         raise ValueError(f"expected pred and target (B, J, 3) and weight (B, J), got {tuple(pred.shape)}, "
                          f"{tuple(target.shape)} and {tuple(weight.shape)}")
-    w = weight[..., None].to(pred.dtype)
-    return ((pred - target).abs() * w).sum() / (3 * w.sum()).clamp_min(1)
+    return ((pred - target).abs() * weight[..., None].to(pred.dtype)).mean()
 
 
 def weighted_mse(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:

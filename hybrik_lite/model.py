@@ -43,7 +43,7 @@ from .twist_swing import unit_cos_sin
 from ._checks import check_tensor, config_from_dict
 
 __all__ = [
-    "ModelConfig", "PRESETS", "preset", "ResNet", "HeatmapHead", "ParameterHead", "soft_argmax_3d",
+    "ModelConfig", "PRESETS", "preset", "BatchNorm2d", "ResNet", "HeatmapHead", "ParameterHead", "soft_argmax_3d",
     "bin_centres", "HybrIKLayer", "HybrIKNet", "RegressionBaseline", "rotation_6d_to_matrix", "build",
     "count_parameters", "IMAGENET_MEAN", "IMAGENET_STD",
 ]
@@ -148,18 +148,49 @@ def preset(name: str, **overrides) -> ModelConfig:
 # Backbone and heads
 # ---------------------------------------------------------------------------------------
 
+class BatchNorm2d(nn.BatchNorm2d):
+    """``nn.BatchNorm2d`` whose training statistics span every process of a distributed run.
+
+    In one process it is exactly ``nn.BatchNorm2d``. Under ``torch.distributed`` (any backend,
+    CPU included; torch's ``SyncBatchNorm`` needs GPUs) the per-channel sums are all-reduced, so
+    a batch split across ``W`` processes is normalised as the whole batch would be, and a run's
+    results do not depend on its number of processes.
+    """
+
+    def forward(self, x):
+        import torch.distributed as dist
+
+        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+
+        C = x.shape[1]
+        xf = x.float()
+        count = torch.full((1,), xf.numel() / C, device=x.device)
+        stats = all_reduce(torch.cat([xf.sum((0, 2, 3)), (xf * xf).sum((0, 2, 3)), count]))
+        n = stats[-1]
+        mean = stats[:C] / n
+        var = (stats[C:2 * C] / n - mean * mean).clamp_min(0)
+        with torch.no_grad():
+            self.num_batches_tracked += 1
+            self.running_mean.lerp_(mean.detach(), self.momentum)
+            self.running_var.lerp_((var * n / (n - 1)).detach(), self.momentum)
+        scale = self.weight * torch.rsqrt(var + self.eps)
+        return (xf * scale[:, None, None] + (self.bias - mean * scale)[:, None, None]).to(x.dtype)
+
+
 class _BasicBlock(nn.Module):
     """Two 3x3 convolutions with a shortcut (ResNet-18/34's block)."""
 
     def __init__(self, cin: int, cout: int, stride: int):
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
+        self.bn1 = BatchNorm2d(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
+        self.bn2 = BatchNorm2d(cout)
         nn.init.zeros_(self.bn2.weight)  # each block starts as the identity: stable from scratch
         self.shortcut = nn.Identity() if stride == 1 and cin == cout else nn.Sequential(
-            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+            nn.Conv2d(cin, cout, 1, stride, bias=False), BatchNorm2d(cout))
 
     def forward(self, x):
         y = torch.relu(self.bn1(self.conv1(x)))
@@ -175,7 +206,7 @@ class ResNet(nn.Module):
     def __init__(self, layout: str = "resnet18", width: float = 1.0):
         super().__init__()
         channels = [max(4, round(c * width)) for c in (64, 128, 256, 512)]
-        self.stem = nn.Sequential(nn.Conv2d(3, channels[0], 7, 2, 3, bias=False), nn.BatchNorm2d(channels[0]),
+        self.stem = nn.Sequential(nn.Conv2d(3, channels[0], 7, 2, 3, bias=False), BatchNorm2d(channels[0]),
                                   nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
         stages, cin = [], channels[0]
         for stage, (blocks, cout) in enumerate(zip(_LAYOUTS[layout], channels)):
@@ -204,7 +235,7 @@ class HeatmapHead(nn.Module):
         super().__init__()
         layers, cin = [], in_channels
         for _ in range(num_deconv):
-            layers += [nn.ConvTranspose2d(cin, channels, 4, 2, 1, bias=False), nn.BatchNorm2d(channels),
+            layers += [nn.ConvTranspose2d(cin, channels, 4, 2, 1, bias=False), BatchNorm2d(channels),
                        nn.ReLU(inplace=True)]
             cin = channels
         self.deconv = nn.Sequential(*layers)

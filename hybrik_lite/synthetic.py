@@ -529,7 +529,7 @@ def load_split(folder=None) -> dict:
     return out
 
 
-def _main(argv=None) -> None:
+def main(argv=None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(description="Regenerate the frozen synthetic split (data_samples/synthetic).")
@@ -541,7 +541,8 @@ def _main(argv=None) -> None:
     out = args.out or default_split_path()
     meta = save_split(out, SyntheticDataset(args.count, seed=args.seed), overwrite=args.overwrite)
     print(f"wrote {meta['count']} samples to {out}")
+    return 0
 
 
 if __name__ == "__main__":
-    _main()
+    raise SystemExit(main())
