@@ -5,7 +5,9 @@ import importlib
 import sys
 
 COMMANDS = {
+    "demo": ("hybrik_lite.demo", "the shipped checkpoint on one image: a figure with joints and mesh"),
     "train": ("hybrik_lite.train", "train the network on synthetic data (resumable; torchrun for several processes)"),
+    "eval": ("hybrik_lite.evaluate", "MPJPE, PA-MPJPE, PVE of a checkpoint on the frozen split or a fresh one"),
     "synthetic": ("hybrik_lite.synthetic", "regenerate the frozen synthetic split"),
 }
 
