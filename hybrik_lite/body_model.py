@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import skeleton
+from . import _data, skeleton
 from ._checks import check_finite, check_same, check_tensor
 from .kinematics import rodrigues
 
@@ -37,27 +37,11 @@ SMPL_LEAF_VERTEX_IDS = (411, 2445, 5905, 3216, 6617)
 _MODEL_FILES = {"full": "open_body_model.npz", "low": "open_body_model_lowres.npz"}
 
 
-def _model_dirs() -> list[Path]:
-    here = Path(__file__).resolve().parent
-    dirs = []
-    if os.environ.get("HYBRIK_LITE_DATA"):
-        dirs.append(Path(os.environ["HYBRIK_LITE_DATA"]) / "body_models")
-    dirs.append(here / "_body_models")                       # inside an installed wheel
-    dirs.append(here.parent / "data_samples" / "body_models")  # a source checkout
-    return dirs
-
-
 def default_model_path(resolution: str = "full") -> Path:
     """Path of the shipped open model: ``resolution`` is ``"full"`` or ``"low"``."""
     if resolution not in _MODEL_FILES:
         raise ValueError(f"resolution must be 'full' or 'low', got {resolution!r}")
-    for folder in _model_dirs():
-        if (folder / _MODEL_FILES[resolution]).is_file():
-            return folder / _MODEL_FILES[resolution]
-    raise FileNotFoundError(
-        f"the open body model {_MODEL_FILES[resolution]} was not found in any of "
-        f"{[str(d) for d in _model_dirs()]}; reinstall hybrik-lite or set HYBRIK_LITE_DATA to the "
-        f"data_samples folder of a checkout")
+    return _data.find("body_models", _MODEL_FILES[resolution], "the open body model")
 
 
 @dataclass

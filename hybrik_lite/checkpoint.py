@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__
+from . import __version__, _data
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "save", "load", "body_identity", "check_compatible", "rng_state",
            "set_rng_state", "load_model", "shipped_checkpoint_path"]
@@ -159,21 +159,9 @@ def check_compatible(payload: dict, *, config: dict | None = None, body_model: d
                     f"model file the checkpoint names")
 
 
-def _checkpoint_dirs() -> list[Path]:
-    here = Path(__file__).resolve().parent
-    dirs = []
-    if os.environ.get("HYBRIK_LITE_DATA"):
-        dirs.append(Path(os.environ["HYBRIK_LITE_DATA"]) / "checkpoints")
-    return dirs + [here / "_checkpoints", here.parent / "data_samples" / "checkpoints"]
-
-
 def shipped_checkpoint_path(name: str = "hybrik_cpu_small.pt") -> Path:
     """The checkpoint that ships with the package (checkout, wheel or ``HYBRIK_LITE_DATA``)."""
-    for folder in _checkpoint_dirs():
-        if (folder / name).is_file():
-            return folder / name
-    raise FileNotFoundError(f"the shipped checkpoint {name} was not found in {[str(d) for d in _checkpoint_dirs()]}; "
-                            f"reinstall hybrik-lite, or train one with python -m hybrik_lite train")
+    return _data.find("checkpoints", name, "the shipped checkpoint (train one with python -m hybrik_lite train)")
 
 
 def load_model(path=None, *, body=None, device="cpu"):

@@ -458,10 +458,14 @@ FROZEN_SEED, FROZEN_COUNT = 2026, 256
 
 
 def default_split_path() -> "Path":
-    from pathlib import Path
+    """The shipped frozen split's folder (checkout, wheel or ``HYBRIK_LITE_DATA``)."""
+    from . import _data
 
-    here = Path(__file__).resolve().parent
-    return here.parent / "data_samples" / "synthetic" / f"frozen_{SyntheticConfig().image_size}"
+    name = f"frozen_{SyntheticConfig().image_size}"
+    try:
+        return _data.find("synthetic", name, "the frozen synthetic split")
+    except FileNotFoundError:
+        return _data.search_dirs("synthetic")[-1] / name      # where a checkout regenerates it
 
 
 def _display_path(folder) -> str:

@@ -68,14 +68,18 @@ def test_wheel_carries_the_open_body_model(tmp_path):
     assert "hybrik_lite/_body_models/open_body_model_lowres.npz" in names
     assert any(n.startswith("hybrik_lite/_body_models/LICENSE") for n in names)
     assert "hybrik_lite/body_model.py" in names
+    assert "hybrik_lite/_synthetic/frozen_128/annotations.npz" in names
+    assert sum(n.startswith("hybrik_lite/_synthetic/frozen_128/images/") for n in names) == 256
+    assert "hybrik_lite/solutions/nb05.py" in names
     # a plain (non-editable) install: unpack the wheel elsewhere, run from outside the checkout
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import torch; from hybrik_lite import body_model; "
             "bm = body_model.load(); print(body_model.default_model_path()); "
-            "print(tuple(bm(torch.zeros(1, 10), torch.zeros(1, 24, 3)).joints.shape))")
+            "print(tuple(bm(torch.zeros(1, 10), torch.zeros(1, 24, 3)).joints.shape)); "
+            "from hybrik_lite import synthetic; print(len(synthetic.load_split()['image']))")
     run = subprocess.run([sys.executable, "-c", code, str(site)], cwd=tmp_path, capture_output=True, text=True,
                          env={k: v for k, v in __import__("os").environ.items() if k != "HYBRIK_LITE_DATA"})
     assert run.returncode == 0, run.stderr
-    path, shape = run.stdout.split("\n")[:2]
-    assert path.startswith(str(site)) and shape == "(1, 29, 3)"
+    path, shape, count = run.stdout.split("\n")[:3]
+    assert path.startswith(str(site)) and shape == "(1, 29, 3)" and count == "256"
