@@ -34,7 +34,7 @@ import torch
 from . import __version__, _data
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "save", "load", "body_identity", "check_compatible", "rng_state",
-           "set_rng_state", "load_model", "shipped_checkpoint_path"]
+           "set_rng_state", "load_model", "shipped_checkpoint_path", "export"]
 
 log = logging.getLogger(__name__)
 
@@ -182,3 +182,20 @@ def load_model(path=None, *, body=None, device="cpu"):
         raise ValueError(f"{path}: the weights do not fit the network its config describes (missing {missing[:3]}, "
                          f"unexpected {unexpected[:3]}); the file was written by another version of the model")
     return net.to(device).eval(), payload
+
+
+def export(src, dst, *, half: bool = True) -> Path:
+    """A shippable copy of a training checkpoint: weights (float16 by default), config, body model
+    identity, step and ``extra``; no optimizer or RNG state (it cannot be resumed, only loaded)."""
+    payload = load(src)
+    state = payload["model"]
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    slim = {k: payload[k] for k in ("format", "format_version", "package_version", "config", "body_model", "step",
+                                    "extra")}
+    slim["model"] = state
+    dst = Path(dst)
+    tmp = dst.with_name(dst.name + ".tmp")
+    torch.save(slim, tmp)
+    os.replace(tmp, dst)
+    return dst
