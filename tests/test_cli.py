@@ -95,3 +95,16 @@ def test_load_model_restores_the_weights(tiny_checkpoint):
     state = payload["model"]
     assert all(torch.equal(net.state_dict()[k].float(), v.float()) for k, v in state.items())
     assert not net.training
+
+
+def test_export_makes_a_small_float16_checkpoint_that_loads(tiny_checkpoint, tmp_path):
+    shipped = checkpoint.export(tiny_checkpoint, tmp_path / "ship.pt")
+    slim = checkpoint.load(shipped)
+    assert "optimizer" not in slim and "rng" not in slim
+    assert all(v.dtype == torch.float16 for v in slim["model"].values() if v.is_floating_point())
+    assert shipped.stat().st_size < 0.6 * tiny_checkpoint.stat().st_size
+    full, _ = checkpoint.load_model(tiny_checkpoint)
+    half, _ = checkpoint.load_model(shipped)
+    for k, v in full.state_dict().items():
+        if v.is_floating_point():
+            assert torch.allclose(half.state_dict()[k], v, rtol=1e-3, atol=1e-4), k
