@@ -576,7 +576,7 @@ def _as_background(background: VectorLike, B: int, H: int, W: int, dtype, device
         if background.device != device:
             _fail("background", f"device {device}", f"device {background.device}",
                   f"Move it with background.to('{device}').")
-        return background.to(dtype=dtype, copy=True)
+        return background.to(dtype=dtype).clone(memory_format=torch.contiguous_format)
     if isinstance(background, Tensor) and background.device != device:
         _fail("background", f"device {device}", f"device {background.device}",
               f"Move it with background.to('{device}').")

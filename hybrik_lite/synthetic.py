@@ -526,7 +526,7 @@ def load_split(folder=None) -> dict:
     meta = json.loads((folder / "meta.json").read_text())
     images = np.stack([np.asarray(Image.open(folder / "images" / f"{i:06d}.png").convert("RGB"))
                        for i in range(meta["count"])])
-    out = {"image": torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255}
+    out = {"image": torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().float() / 255}
     with np.load(folder / "annotations.npz") as f:
         out.update({k: torch.from_numpy(f[k]) for k in f.files})
     out["meta"] = meta

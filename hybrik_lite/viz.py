@@ -10,7 +10,8 @@ import torch
 
 from . import skeleton
 
-__all__ = ["to_numpy", "view_coordinates", "plot_skeleton", "mesh_figure", "add_skeleton", "add_points", "bone_colors"]
+__all__ = ["to_numpy", "view_coordinates", "plot_skeleton", "mesh_figure", "add_skeleton", "add_points", "bone_colors",
+           "PIPELINE_STAGES", "PARAMETER_STAGE", "pipeline_figure"]
 
 _SIDE_COLORS = {"left": "#1f77b4", "right": "#d62728", "mid": "#2ca02c"}
 
@@ -120,3 +121,89 @@ def add_points(fig, points, *, name: str, color: str = "orange", size: int = 5, 
     fig.add_trace(go.Scatter3d(x=p[:, 0], y=p[:, 1], z=p[:, 2], mode="markers", name=name, text=text,
                                marker=dict(size=size, color=color)))
     return fig
+
+
+# --- the pipeline figure that the notebooks from 05 on start with -----------------------------
+#: The stages in the order the data flows: key -> (title, what comes out, the notebook that explains it).
+PIPELINE_STAGES = {
+    "image": ("image", "RGB crop\n$3 \\times S \\times S$", "nb 04"),
+    "heatmaps": ("3D heatmaps", "logits\n$29 \\times D \\times H \\times W$", "nb 05"),
+    "uvd": ("soft-argmax", "$(u, v, d)$ per joint\nin $[-\\frac{1}{2}, \\frac{1}{2}]^3$", "nb 05"),
+    "xyz": ("back-projection", "root-relative xyz (m)\n$z_\\mathrm{root} = f\\,/\\,(S s)$", "nb 04, 05"),
+    "ik": ("analytical IK", "24 rotations\nfrom xyz, $\\phi$, $\\beta$", "nb 02, 03"),
+    "mesh": ("body model", "mesh\n$V \\times 3$", "nb 01"),
+}
+PARAMETER_STAGE = ("parameter head", "pooled features $\\to$ FC $\\to$ FC $\\to$\n"
+                   "$\\beta$ (10), $\\phi$ (23 $\\times$ 2), camera $(s, t_x, t_y)$", "nb 05")
+PLAIN_COLOUR, HERE_COLOUR, HERE_EDGE = "#e8eef7", "#ffe28a", "#c0392b"
+
+
+def pipeline_figure(here=(), ax=None):
+    """HybrIK from image to mesh, as boxes and arrows, with the stages in ``here`` marked "you are here".
+
+    ``here``: a key or keys of PIPELINE_STAGES, or "params" (the parameter head). ``ax``: a matplotlib
+    axis to draw into (default: a new figure). Returns the figure. Each box is a FancyBboxPatch whose
+    gid is its key; the marker is the annotation with gid "you-are-here" (for tests).
+    """
+    here = {here} if isinstance(here, str) else set(here)
+    unknown = here - set(PIPELINE_STAGES) - {"params"}
+    if unknown:
+        raise ValueError(f"unknown stages {sorted(unknown)}; expected keys of {list(PIPELINE_STAGES)} or 'params'")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(14, 4.6))
+    step, w, h, y_main, y_par = 2.3, 1.9, 1.15, 2.2, 0.35
+    boxes = {}
+
+    def box(key, cx, cy, width, title, detail, where):
+        on = key in here
+        patch = FancyBboxPatch((cx - width / 2, cy - h / 2), width, h, boxstyle="round,pad=0.02,rounding_size=0.12",
+                               facecolor=HERE_COLOUR if on else PLAIN_COLOUR, edgecolor=HERE_EDGE if on else "0.35",
+                               lw=2.5 if on else 1.0, gid=key)
+        ax.add_patch(patch)
+        ax.text(cx, cy + 0.3, title, ha="center", va="center", fontsize=10.5, weight="bold")
+        ax.text(cx, cy - 0.14, detail, ha="center", va="center", fontsize=8.5, linespacing=1.3)
+        ax.text(cx, cy - h / 2 - 0.14, where, ha="center", va="top", fontsize=7.5, color="0.45")
+        boxes[key] = (cx, cy, width)
+
+    for i, (key, (title, detail, where)) in enumerate(PIPELINE_STAGES.items()):
+        box(key, i * step, y_main, w, title, detail, where)
+    box("params", 1.5 * step, y_par, step + w, *PARAMETER_STAGE)
+
+    def arrow(start, end, label=None, **kw):
+        ax.annotate("", xy=end, xytext=start, arrowprops=dict(arrowstyle="-|>", color="0.25", lw=1.3, **kw))
+        if label:             # beside the last (vertical) leg
+            ax.text(end[0] + 0.08, (start[1] + end[1]) / 2, label, fontsize=9, color="0.25", ha="left", va="center")
+
+    keys = list(PIPELINE_STAGES)
+    for a, b in zip(keys, keys[1:]):
+        arrow((boxes[a][0] + w / 2, y_main), (boxes[b][0] - w / 2, y_main))
+    px, _, pw = boxes["params"]
+    arrow((0.0, y_main - h / 2), (px - pw / 2, y_par), connectionstyle="angle,angleA=-90,angleB=180,rad=0")
+    side = 0.55 * w / 2          # the legs enter right of centre, clear of the notebook labels
+    arrow((px + pw / 2, y_par + 0.2), (boxes["xyz"][0] + side, y_main - h / 2), "camera",
+          connectionstyle="angle,angleA=180,angleB=-90,rad=0")
+    arrow((px + pw / 2, y_par - 0.2), (boxes["ik"][0] + side, y_main - h / 2), "$\\phi$, $\\beta$",
+          connectionstyle="angle,angleA=180,angleB=-90,rad=0")
+
+    main_here = [boxes[k] for k in keys if k in here]
+    if main_here:
+        left, right = main_here[0][0] - w / 2, main_here[-1][0] + w / 2
+        top = y_main + h / 2 + 0.12
+        ax.plot([left, left, right, right], [top, top + 0.12, top + 0.12, top], color=HERE_EDGE, lw=2)
+        tip = ((left + right) / 2, top + 0.14)
+        ax.annotate("you are here", xy=tip, xytext=(tip[0], tip[1] + 0.55), ha="center", va="bottom",
+                    fontsize=11, weight="bold", color=HERE_EDGE, gid="you-are-here",
+                    arrowprops=dict(arrowstyle="-|>", color=HERE_EDGE, lw=2))
+    elif "params" in here:
+        tip = (px + pw / 2 + 0.05, y_par)
+        ax.annotate("you are here", xy=tip, xytext=(tip[0] + 0.9, y_par), ha="left", va="center", fontsize=11,
+                    weight="bold", color=HERE_EDGE, gid="you-are-here",
+                    arrowprops=dict(arrowstyle="-|>", color=HERE_EDGE, lw=2))
+    ax.set_xlim(-w / 2 - 0.2, (len(keys) - 1) * step + w / 2 + 0.2)
+    ax.set_ylim(y_par - h / 2 - 0.4, y_main + h / 2 + 1.25)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return ax.figure

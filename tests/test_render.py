@@ -651,3 +651,12 @@ def test_cuda_matches_reference_and_cpu():
     again = render(vb.cuda(), fb.cuda(), Kb.cuda(), (64, 64))
     twice = render(vb.cuda(), fb.cuda(), Kb.cuda(), (64, 64))
     assert torch.equal(again.face_index, twice.face_index)
+
+
+def test_a_non_contiguous_background_image_is_accepted():
+    v, f, K = _good()
+    background = torch.rand(1, 8, 8, 3).permute(0, 3, 1, 2)          # channels-last in memory
+    assert not background.is_contiguous()
+    out = render(v, f, K, (8, 8), background=background)
+    same = render(v, f, K, (8, 8), background=background.contiguous())
+    assert torch.equal(out.image, same.image)

@@ -65,3 +65,27 @@ def test_plot_skeleton_and_mesh_figure():
     viz.add_points(mf, torch.randn(4, 3), name="pts")
     assert [t.type for t in mf.data].count("mesh3d") == 1 and mf.data[-1].name == "pts"
     assert viz.bone_colors()[skeleton.JOINT_NAMES.index("left_knee")] != viz.bone_colors()[skeleton.JOINT_NAMES.index("right_knee")]
+
+
+def test_pipeline_figure_marks_exactly_the_stages_asked_for():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_rgb
+    from matplotlib.patches import FancyBboxPatch
+
+    fig = viz.pipeline_figure(here=("ik", "mesh"))
+    ax = fig.axes[0]
+    boxes = {p.get_gid(): p for p in ax.patches if isinstance(p, FancyBboxPatch)}
+    assert list(boxes) == [*viz.PIPELINE_STAGES, "params"]
+    for key, patch in boxes.items():
+        want = viz.HERE_COLOUR if key in ("ik", "mesh") else viz.PLAIN_COLOUR
+        assert tuple(patch.get_facecolor()[:3]) == pytest.approx(to_rgb(want)), key
+    marker = [t for t in ax.texts if t.get_gid() == "you-are-here"]
+    assert len(marker) == 1
+    left, right = boxes["ik"].get_x(), boxes["mesh"].get_x() + boxes["mesh"].get_width()
+    assert left < marker[0].xy[0] < right
+    plt.close(fig)
+    with pytest.raises(ValueError, match="unknown stages"):
+        viz.pipeline_figure(here="backbone")
