@@ -108,3 +108,12 @@ def test_export_makes_a_small_float16_checkpoint_that_loads(tiny_checkpoint, tmp
     for k, v in full.state_dict().items():
         if v.is_floating_point():
             assert torch.allclose(half.state_dict()[k], v, rtol=1e-3, atol=1e-4), k
+
+
+def test_the_demo_runs_on_the_shipped_checkpoint(tmp_path, capsys):
+    png = tmp_path / "demo.png"
+    assert cli.main(["demo", "--out", str(png)]) == 0                 # no --checkpoint: the one that ships
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    net, payload = checkpoint.load_model()
+    assert payload["config"]["model"]["kind"] == "hybrik" and payload["step"] > 0
+    assert checkpoint.shipped_checkpoint_path().stat().st_size < 20e6
