@@ -68,6 +68,17 @@ def _batched_K(K: torch.Tensor, batch: int) -> torch.Tensor:
     return K.expand(batch, 3, 3)
 
 
+def _check_back_projection(uvd, K, root_depth) -> torch.Tensor:
+    """Checks of :func:`uvd_to_cam` / :func:`uvd_to_root_relative`; returns ``K`` as ``(B, 3, 3)``."""
+    check_tensor(uvd, "uvd", (None, 3), min_dims=3)
+    check_tensor(root_depth, "root_depth", (), min_dims=1)
+    if uvd.dim() != 3 or root_depth.shape != uvd.shape[:1]:
+        raise ValueError(f"expected uvd (B, J, 3) and root_depth (B,), got {tuple(uvd.shape)} and "
+                         f"{tuple(root_depth.shape)}")
+    check_same({"uvd": uvd, "K": K, "root_depth": root_depth})
+    return _batched_K(K, uvd.shape[0])
+
+
 def pinhole(points: torch.Tensor, K: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The pinhole formula without input checks (for hot paths that checked already).
 
@@ -140,13 +151,7 @@ def uvd_to_cam(uvd: torch.Tensor, K: torch.Tensor, image_size: int, root_depth: 
     ``z_j``: ``y = (v_px - c_y) z / f_y``, ``x = ((u_px - c_x) z - s y) / f_x``. The exact inverse
     of :func:`cam_to_uvd` when ``root_depth`` is the true root depth.
     """
-    check_tensor(uvd, "uvd", (None, 3), min_dims=3)
-    check_tensor(root_depth, "root_depth", (), min_dims=1)
-    if uvd.dim() != 3 or root_depth.shape != uvd.shape[:1]:
-        raise ValueError(f"expected uvd (B, J, 3) and root_depth (B,), got {tuple(uvd.shape)} and "
-                         f"{tuple(root_depth.shape)}")
-    check_same({"uvd": uvd, "K": K, "root_depth": root_depth})
-    K = _batched_K(K, uvd.shape[0])
+    K = _check_back_projection(uvd, K, root_depth)
     z = root_depth[:, None] + DEPTH_FACTOR * uvd[..., 2]
     u_px, v_px = (uvd[..., 0] + 0.5) * image_size, (uvd[..., 1] + 0.5) * image_size
     y = (v_px - K[:, 1, 2, None]) * z / K[:, 1, 1, None]
@@ -163,13 +168,7 @@ def uvd_to_root_relative(uvd: torch.Tensor, K: torch.Tensor, image_size: int, ro
     ``x_j - x_r = (S (u_j - u_r) z_r + 2.2 a_j (d_j - d_r)) / f_x`` (skew term likewise), and
     ``z_j - z_r = 2.2 (d_j - d_r)``: small numbers throughout.
     """
-    check_tensor(uvd, "uvd", (None, 3), min_dims=3)
-    check_tensor(root_depth, "root_depth", (), min_dims=1)
-    if uvd.dim() != 3 or root_depth.shape != uvd.shape[:1]:
-        raise ValueError(f"expected uvd (B, J, 3) and root_depth (B,), got {tuple(uvd.shape)} and "
-                         f"{tuple(root_depth.shape)}")
-    check_same({"uvd": uvd, "K": K, "root_depth": root_depth})
-    K = _batched_K(K, uvd.shape[0])
+    K = _check_back_projection(uvd, K, root_depth)
     z_root = root_depth[:, None] + DEPTH_FACTOR * uvd[:, root:root + 1, 2]       # (B, 1)
     delta = uvd - uvd[:, root:root + 1]
     dz = DEPTH_FACTOR * delta[..., 2]
