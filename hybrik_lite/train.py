@@ -254,7 +254,7 @@ def _precision(device: torch.device, amp: bool):
     """(autocast dtype or None, GradScaler or None): bf16 where supported, else fp16 with a scaler."""
     if device.type != "cuda" or not amp:
         return None, None
-    if torch.cuda.is_bf16_supported():
+    if torch.cuda.get_device_capability(device)[0] >= 8:        # Ampere and newer: native bf16 (not emulated)
         return torch.bfloat16, None
     return torch.float16, torch.amp.GradScaler("cuda")
 
@@ -278,8 +278,9 @@ def train(config: RunConfig, *, resume: bool = False, device: str | None = None,
     if device is None:
         device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
+    threads_before = torch.get_num_threads()
     if tcfg.threads:
-        torch.set_num_threads(tcfg.threads)
+        torch.set_num_threads(tcfg.threads)          # restored when the run ends
     run_dir = Path(tcfg.out_dir) / tcfg.name
     last = run_dir / "last.pt"
     if not resume and last.exists():
@@ -389,6 +390,7 @@ def train(config: RunConfig, *, resume: bool = False, device: str | None = None,
                             optimizer=optimizer, scaler=scaler, extra={"validation": last_val})
         t_wait = time.perf_counter()
     bar.close()
+    torch.set_num_threads(threads_before)
     if world > 1:
         import torch.distributed as dist
 

@@ -44,7 +44,9 @@ def test_an_interrupted_and_resumed_run_matches_an_uninterrupted_one_bit_for_bit
 
 def test_a_run_is_never_overwritten_and_resume_refuses_another_config(tmp_path):
     cfg = tiny_config(tmp_path, steps=2)
+    threads = torch.get_num_threads()
     train.train(cfg, progress=False)
+    assert torch.get_num_threads() == threads                      # the run's thread count does not leak
     before = (tmp_path / "cpu-small" / "last.pt").read_bytes()
     with pytest.raises(FileExistsError, match="--resume"):
         train.train(cfg, progress=False)
