@@ -117,3 +117,16 @@ def test_the_demo_runs_on_the_shipped_checkpoint(tmp_path, capsys):
     net, payload = checkpoint.load_model()
     assert payload["config"]["model"]["kind"] == "hybrik" and payload["step"] > 0
     assert checkpoint.shipped_checkpoint_path().stat().st_size < 20e6
+
+
+def test_the_shipped_checkpoints_recorded_evaluation_is_reproduced(tmp_path):
+    from pathlib import Path
+
+    recorded = json.loads((Path(checkpoint.shipped_checkpoint_path()).parent
+                           / "hybrik_cpu_small.eval_frozen.json").read_text())
+    out = tmp_path / "again.json"
+    assert cli.main(["eval", "--json", str(out)]) == 0
+    again = json.loads(out.read_text())
+    for mode, s in recorded["modes"].items():
+        for key in ("mpjpe_mm", "pa_mpjpe_mm", "pve_mm", "reproj_px"):
+            assert abs(again["modes"][mode][key] - s[key]) < 0.05, (mode, key)

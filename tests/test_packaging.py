@@ -83,3 +83,13 @@ def test_wheel_carries_the_open_body_model(tmp_path):
     assert run.returncode == 0, run.stderr
     path, shape, count = run.stdout.split("\n")[:3]
     assert path.startswith(str(site)) and shape == "(1, 29, 3)" and count == "256"
+
+
+def test_readme_quotes_the_shipped_checkpoints_evaluation():
+    readme = (ROOT / "README.md").read_text()
+    for name in ("frozen", "fresh_seed7"):
+        result = json.loads((ROOT / "data_samples" / "checkpoints" / f"hybrik_cpu_small.eval_{name}.json").read_text())
+        for mode, s in result["modes"].items():
+            row = (f"| {mode} | {s['mpjpe_mm']:.1f} | {s['pa_mpjpe_mm']:.1f} | {s['pve_mm']:.1f} | "
+                   f"{s['reproj_px']:.2f} |")
+            assert row in readme, f"README's table is stale for {name}/{mode}: expected {row}"
