@@ -55,9 +55,6 @@ def predict(net, image: torch.Tensor) -> dict:
 
 def figure(image: torch.Tensor, out: dict, faces: torch.Tensor, title: str = ""):
     """The demo figure (matplotlib): input, 2D joints, mesh overlay, 3D mesh."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     S = image.shape[-1]
@@ -107,6 +104,9 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", default=None, help="default: the shipped checkpoint")
     parser.add_argument("--out", default="demo.png", help="the figure to write (PNG)")
     args = parser.parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")        # headless: the command only writes a file
     t0 = time.perf_counter()
     try:
         net, payload = checkpoint.load_model(args.checkpoint)
