@@ -33,7 +33,7 @@ from . import checkpoint, losses, metrics, model, synthetic
 from ._checks import config_from_dict
 
 __all__ = ["DataConfig", "TrainConfig", "RunConfig", "PRESETS", "preset", "apply_overrides", "learning_rate",
-           "StepBatches", "validate", "train", "main"]
+           "StepBatches", "validate", "read_metrics", "train", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +257,12 @@ def _precision(device: torch.device, amp: bool):
     if torch.cuda.get_device_capability(device)[0] >= 8:        # Ampere and newer: native bf16 (not emulated)
         return torch.bfloat16, None
     return torch.float16, torch.amp.GradScaler("cuda")
+
+
+def read_metrics(path) -> tuple[list[dict], list[dict]]:
+    """A run's ``metrics.jsonl`` -> (training records, validation records), in the order written."""
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return [r for r in rows if "validation" not in r], [r["validation"] for r in rows if "validation" in r]
 
 
 def _log_line(path: Path, record: dict) -> None:

@@ -24,8 +24,8 @@ def tiny_config(tmp_path, steps=4, extra=()):
 
 
 def losses_of(run_dir: Path) -> list[tuple[int, float]]:
-    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [(r["step"], r["loss"]) for r in lines if "loss" in r]
+    records, _ = train.read_metrics(run_dir / "metrics.jsonl")
+    return [(r["step"], r["loss"]) for r in records]
 
 
 def test_an_interrupted_and_resumed_run_matches_an_uninterrupted_one_bit_for_bit(tmp_path):
