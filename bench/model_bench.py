@@ -37,11 +37,11 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
-import time
 
 import torch
 from torch import nn
 
+from _timing import timed
 from hybrik_lite import camera, ik, losses, model, synthetic
 
 
@@ -81,20 +81,7 @@ def reference_uvd(logits: torch.Tensor, depth: int) -> torch.Tensor:
                         (p.sum((3, 4)) * centres[2]).sum(-1)], -1)
 
 
-# --- timing ------------------------------------------------------------------------------------------
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def timed(fn, device):
-    sync(device)
-    t = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - t
-
-
+# --- batches and steps -------------------------------------------------------------------------------
 def make_batch(size, n, device):
     ds = synthetic.SyntheticDataset(n, seed=11, config=synthetic.SyntheticConfig(image_size=size))
     b = ds.batch(range(n))

@@ -107,8 +107,10 @@ def targets_from_batch(batch: dict, body=None) -> dict:
     return targets
 
 
-_NEEDS = {"uvd": "uvd", "betas": "betas", "twist_raw": "phi_raw", "twist_unit": "phi", "camera": "camera",
-          "rotation": "rot_mats", "joints": "joints", "vertices": "vertices"}
+#: term -> (the model output it scores, the target it is scored against)
+_TERMS = {"uvd": ("uvd", "uvd"), "betas": ("betas", "betas"), "twist_raw": ("phi_raw", "phi"),
+          "twist_unit": ("phi", "phi"), "camera": ("camera", "camera"), "rotation": ("rot_mats", "pose"),
+          "joints": ("joints", "joints"), "vertices": ("vertices", "vertices")}
 
 
 def hybrik_loss(out: dict, targets: dict, weights: LossWeights = LossWeights()) -> tuple[torch.Tensor, dict]:
@@ -120,11 +122,10 @@ def hybrik_loss(out: dict, targets: dict, weights: LossWeights = LossWeights()) 
     """
     phi_weight = targets.get("phi_weight")
     terms = {}
-    for name, key in _NEEDS.items():
+    for name, (key, target_key) in _TERMS.items():
         w = getattr(weights, name)
         if w == 0:
             continue
-        target_key = {"twist_raw": "phi", "twist_unit": "phi", "rotation": "pose"}.get(name, name)
         if key not in out or target_key not in targets:
             raise ValueError(f"loss term {name!r} has weight {w} but the model output has no {key!r} or the "
                              f"targets no {target_key!r}; set LossWeights({name}=0) or provide it")

@@ -489,7 +489,7 @@ class RegressionBaseline(_BodyHolder):
         raw = self.init + self.out(self.trunk(features.mean((2, 3))))
         with torch.autocast(images.device.type, enabled=False):
             raw = raw.float() if raw.dtype != torch.float64 else raw
-            rot6d = raw[:, :144].reshape(-1, 24, 2, 3).reshape(-1, 24, 6)
+            rot6d = raw[:, :144].reshape(-1, 24, 6)
             rot_mats = rotation_6d_to_matrix(rot6d)
             betas = raw[:, 144:144 + cfg.num_betas]
             camera_params = raw[:, 144 + cfg.num_betas:]

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint, losses, metrics, model, synthetic
+from . import checkpoint, losses, model, synthetic
 from ._checks import config_from_dict
 
 __all__ = ["DataConfig", "TrainConfig", "RunConfig", "PRESETS", "preset", "apply_overrides", "learning_rate",
@@ -216,24 +216,17 @@ class StepBatches(torch.utils.data.Dataset):
 # Validation
 # ---------------------------------------------------------------------------------------
 
-@torch.no_grad()
-def validate(net, split: dict, *, batch_size: int = 64, device="cpu", ik_mode: str | None = None) -> dict:
-    """MPJPE, PA-MPJPE (24 SMPL joints, after FK) and PVE (the model's mesh) in mm on a split."""
+def validate(net, split: dict, *, batch_size: int = 64, device="cpu", ik_mode: str = "adaptive") -> dict:
+    """MPJPE, PA-MPJPE and PVE in mm on a split (:func:`hybrik_lite.evaluate.evaluate` with one IK mode,
+    on the network's own mesh); the network's train/eval mode is restored."""
+    from . import evaluate
+
     was_training = net.training
-    net.eval()
     body = net.hybrik.body if hasattr(net, "hybrik") else net.body
-    sums = {"mpjpe_mm": 0.0, "pa_mpjpe_mm": 0.0, "pve_mm": 0.0}
-    n = len(split["image"])
-    for start in range(0, n, batch_size):
-        part = {k: v[start:start + batch_size].to(device) for k, v in split.items() if k != "meta"}
-        out = net(part["image"], ik_mode=ik_mode)
-        gt = body(part["betas"], part["pose"])
-        gt_joints = gt.joints - gt.joints[:, :1]
-        sums["mpjpe_mm"] += float(metrics.mpjpe(out["joints"][:, :24], gt_joints[:, :24]).sum()) * 1000
-        sums["pa_mpjpe_mm"] += float(metrics.pa_mpjpe(out["joints"][:, :24], gt_joints[:, :24]).sum()) * 1000
-        sums["pve_mm"] += float(metrics.pve(out["vertices"], gt.vertices - gt.joints[:, :1]).sum()) * 1000
+    scores = evaluate.evaluate(net, split, body, modes=(ik_mode,), batch_size=batch_size, device=device)
     net.train(was_training)
-    return {k: v / n for k, v in sums.items()}
+    summary = scores["modes"][ik_mode]
+    return {k: summary[k] for k in ("mpjpe_mm", "pa_mpjpe_mm", "pve_mm")}
 
 
 # ---------------------------------------------------------------------------------------
