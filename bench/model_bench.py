@@ -36,12 +36,11 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 
 import torch
 from torch import nn
 
-from _timing import timed
+from _timing import median_times
 from hybrik_lite import camera, ik, losses, model, synthetic
 
 
@@ -154,17 +153,6 @@ def staged_step_fn(net, opt, batch, targets, upto, device):
         loss.backward()
         opt.step()
     return step
-
-
-def median_times(fns: dict, rounds: int, device) -> dict:
-    """Median seconds per call of each function, rounds interleaved, after one warm-up call each."""
-    for fn in fns.values():        # warm-up
-        fn()
-    times = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, fn in fns.items():  # interleaved
-            times[k].append(timed(fn, device))
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def run(device, rounds, batch_small, batch_paper):

@@ -16,13 +16,12 @@ Prints, for both presets (CPU, and CUDA when present), interleaved rounds, media
 from __future__ import annotations
 
 import argparse
-import statistics
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from _timing import timed
+from _timing import median_times
 from hybrik_lite import losses, model, synthetic, train
 
 
@@ -61,13 +60,7 @@ def run(device, preset_name: str, rounds: int, batch: int):
 
     reference, ref_count = png_decode_reference(batch)
     fns = {"generate": generate, "train": step, "png": reference}
-    for fn in fns.values():
-        fn()
-    times = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, fn in fns.items():
-            times[k].append(timed(fn, device))
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = median_times(fns, rounds, device)
     gen, trn = batch / med["generate"], batch / med["train"]
     print(f"{preset_name:10s} {device.type:5s} batch {batch:4d} | generation {gen:8.1f} img/s "
           f"({cfg.model.image_size}px, {cfg.data.resolution} mesh) | training {trn:7.1f} img/s | "
