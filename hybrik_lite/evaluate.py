@@ -8,7 +8,7 @@ Protocol (synthetic data): 24 SMPL joints after the body model (the regressor of
 on the full-resolution open model, root-aligned; the 2D error of the mesh in pixels (its
 vertices projected with the predicted root ``transl``, against the true ones). Views are bins of
 the person's heading seen from the camera: front (|yaw| < 45 deg), side, back (> 135 deg).
-Both IK modes run on the same network outputs.
+Both IK modes run on the same network outputs; the regression baseline has one mode, ``direct``.
 """
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ import torch
 
 from . import camera, checkpoint, metrics, skeleton, synthetic
 
-__all__ = ["VIEWS", "heading_deg", "view_of", "evaluate", "format_table", "main"]
+__all__ = ["VIEWS", "heading_deg", "view_of", "modes_of", "predict", "score", "summarise", "evaluate", "format_table",
+           "main"]
 
 VIEWS = ("front", "side", "back")
 
@@ -44,53 +45,99 @@ def _fresh_split(seed: int, num: int, batch: int = 64) -> dict:
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0] if k != "mask"}
 
 
+def modes_of(net) -> tuple[str, ...]:
+    """The test-time modes a network has: both IK modes for HybrIK, ``("direct",)`` for the
+    regression baseline (no IK to choose)."""
+    kind = getattr(getattr(net, "config", None), "kind", "hybrik")
+    return ("direct",) if kind == "regression" else ("adaptive", "naive")
+
+
 @torch.no_grad()
-def evaluate(net, split: dict, body, *, modes=("adaptive", "naive"), batch_size: int = 64, device="cpu") -> dict:
-    """Run ``net`` on ``split`` and score each IK mode. ``body``: the mesh the PVE is measured on
-    (the network's own HybrIK layer uses it too). Returns per-mode summaries and breakdowns."""
+def predict(net, images: torch.Tensor, *, mode: str, batch_size: int = 64, device="cpu",
+            keys=("joints", "vertices", "transl", "betas", "uvd")) -> dict:
+    """Run ``net`` in eval mode on ``images`` ``(N, 3, S, S)`` in batches; returns the outputs named
+    in ``keys`` concatenated on the CPU (e.g. ``joints`` ``(N, 29, 3)`` root-relative, ``vertices``
+    ``(N, V, 3)`` root-relative, ``transl`` ``(N, 3)`` the root in the camera frame). ``mode``:
+    one of :func:`modes_of` (``"adaptive"``/``"naive"`` IK, or ``"direct"``)."""
+    if mode not in modes_of(net):
+        raise ValueError(f"mode {mode!r} is not one of this network's test modes {modes_of(net)}")
     net.eval()
-    n = len(split["image"])
-    S = split["image"].shape[-1]
+    parts = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size].to(device)
+        out = net(batch) if mode == "direct" else net(batch, ik_mode=mode)
+        parts.append({k: out[k].float().cpu() for k in keys if k in out})
+    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+
+@torch.no_grad()
+def score(pred: dict, split: dict, body, *, batch_size: int = 64) -> dict:
+    """Per-sample errors of predictions ``pred`` (:func:`predict`) against a split's truth.
+
+    Returns ``(N,)`` tensors ``mpjpe``, ``pa_mpjpe``, ``pve`` (metres; 24 SMPL joints, root-aligned
+    and similarity-aligned; the mesh root-aligned), ``reproj_px`` (the mesh's vertices projected
+    with the predicted root against the true ones, mean pixels) and ``per_joint`` ``(N, 24)``
+    (root-aligned, metres). The truth comes from ``body`` (on its device) with the split's pose and
+    shape, so ``pred["vertices"]`` must be on the same mesh.
+    """
+    device = body.v_template.device
+    n, S = len(split["image"]), split["image"].shape[-1]
     K = camera.intrinsics(S, device=device)
-    per = {m: {"mpjpe": [], "pa_mpjpe": [], "pve": [], "reproj_px": [], "per_joint": []} for m in modes}
+    rows = {k: [] for k in ("mpjpe", "pa_mpjpe", "pve", "reproj_px", "per_joint")}
     for start in range(0, n, batch_size):
-        part = {k: v[start:start + batch_size].to(device) for k, v in split.items() if k != "meta"}
-        gt = body(part["betas"], part["pose"])
+        sl = slice(start, start + batch_size)
+        gt = body(split["betas"][sl].to(device), split["pose"][sl].to(device))
         gt_joints = gt.joints[:, :24] - gt.joints[:, :1]
         gt_vertices = gt.vertices - gt.joints[:, :1]
-        gt_root = part["joints_cam"][:, 0]
-        gt_uv = camera.project(gt_vertices + gt_root[:, None], K)
-        for mode in modes:
-            out = net(part["image"], ik_mode=mode)
-            joints = out["joints"][:, :24]
-            per[mode]["mpjpe"].append(metrics.mpjpe(joints, gt_joints))
-            per[mode]["pa_mpjpe"].append(metrics.pa_mpjpe(joints, gt_joints))
-            per[mode]["pve"].append(metrics.pve(out["vertices"], gt_vertices))
-            per[mode]["per_joint"].append(metrics.joint_errors(joints, gt_joints))
-            uv = camera.project(out["vertices"] + out["transl"][:, None], K)
-            per[mode]["reproj_px"].append((uv - gt_uv).norm(dim=-1).mean(-1))
+        gt_uv = camera.project(gt_vertices + split["joints_cam"][sl, :1].to(device), K)
+        joints = pred["joints"][sl, :24].to(device)
+        vertices = pred["vertices"][sl].to(device)
+        if vertices.shape != gt_vertices.shape:
+            raise ValueError(f"predicted vertices {tuple(vertices.shape)} and the body's {tuple(gt_vertices.shape)} "
+                             f"differ: score on the same mesh the network predicts (load the network with body=that body)")
+        rows["mpjpe"].append(metrics.mpjpe(joints, gt_joints))
+        rows["pa_mpjpe"].append(metrics.pa_mpjpe(joints, gt_joints))
+        rows["pve"].append(metrics.pve(vertices, gt_vertices))
+        rows["per_joint"].append(metrics.joint_errors(joints, gt_joints))
+        uv = camera.project(vertices + pred["transl"][sl, None].to(device), K)
+        rows["reproj_px"].append((uv - gt_uv).norm(dim=-1).mean(-1))
+    return {k: torch.cat(v).cpu() for k, v in rows.items()}
+
+
+def summarise(per_sample: dict, views: list[str]) -> dict:
+    """Means of :func:`score`'s per-sample errors in mm (and px), per view and per joint."""
+    summary = {f"{k}_mm": float(per_sample[k].mean()) * 1000 for k in ("mpjpe", "pa_mpjpe", "pve")}
+    summary["reproj_px"] = float(per_sample["reproj_px"].mean())
+    by_view = {}
+    for v in VIEWS:
+        rows = torch.tensor([x == v for x in views])
+        if rows.any():
+            by_view[v] = {f"{k}_mm": float(per_sample[k][rows].mean()) * 1000 for k in ("mpjpe", "pa_mpjpe", "pve")}
+    per_joint = per_sample["per_joint"].mean(0) * 1000
+    summary["per_view"] = by_view
+    summary["per_joint_mpjpe_mm"] = {skeleton.SMPL_JOINT_NAMES[j]: float(per_joint[j]) for j in range(24)}
+    return summary
+
+
+def evaluate(net, split: dict, body, *, modes=None, batch_size: int = 64, device="cpu") -> dict:
+    """Run ``net`` on ``split`` and score each test mode (default :func:`modes_of`: both IK modes
+    for HybrIK, ``direct`` for the baseline). ``body``: the mesh the PVE is measured on (the
+    network's own HybrIK layer uses it too). Returns per-mode summaries and breakdowns."""
+    modes = modes_of(net) if modes is None else tuple(modes)
     views = view_of(split["pose"][:, 0])
-    result = {"samples": n, "image_size": S, "views": {v: views.count(v) for v in VIEWS}, "modes": {}}
+    result = {"samples": len(split["image"]), "image_size": split["image"].shape[-1],
+              "views": {v: views.count(v) for v in VIEWS}, "modes": {}}
     for mode in modes:
-        cat = {k: torch.cat(v) for k, v in per[mode].items()}
-        summary = {f"{k}_mm": float(cat[k].mean()) * 1000 for k in ("mpjpe", "pa_mpjpe", "pve")}
-        summary["reproj_px"] = float(cat["reproj_px"].mean())
-        by_view = {}
-        for v in VIEWS:
-            rows = torch.tensor([x == v for x in views])
-            if rows.any():
-                by_view[v] = {f"{k}_mm": float(cat[k][rows].mean()) * 1000 for k in ("mpjpe", "pa_mpjpe", "pve")}
-        per_joint = cat["per_joint"].mean(0) * 1000
-        summary["per_view"] = by_view
-        summary["per_joint_mpjpe_mm"] = {skeleton.SMPL_JOINT_NAMES[j]: float(per_joint[j]) for j in range(24)}
-        result["modes"][mode] = summary
+        pred = predict(net, split["image"], mode=mode, batch_size=batch_size, device=device,
+                       keys=("joints", "vertices", "transl"))
+        result["modes"][mode] = summarise(score(pred, split, body, batch_size=batch_size), views)
     return result
 
 
 def format_table(result: dict) -> str:
     """The summary as a plain-text table."""
     lines = [f"{result['samples']} samples ({', '.join(f'{k} {v}' for k, v in result['views'].items())})",
-             f"{'IK mode':10s}{'MPJPE':>9s}{'PA-MPJPE':>10s}{'PVE':>8s}{'2D px':>8s}   (mm, 24 SMPL joints)"]
+             f"{'mode':10s}{'MPJPE':>9s}{'PA-MPJPE':>10s}{'PVE':>8s}{'2D px':>8s}   (mm, 24 SMPL joints)"]
     for mode, s in result["modes"].items():
         lines.append(f"{mode:10s}{s['mpjpe_mm']:9.1f}{s['pa_mpjpe_mm']:10.1f}{s['pve_mm']:8.1f}{s['reproj_px']:8.2f}")
     for mode, s in result["modes"].items():

@@ -48,13 +48,18 @@ class DataConfig:
     seed: int = 0                      # training stream (the frozen split is seed 2026: never trained on)
     resolution: str = "full"           # mesh the images are rendered from
     occlusion_probability: float = 0.3
-    num_workers: int = 1               # DataLoader processes rendering batches
+    num_workers: int = 1               # DataLoader processes rendering batches on the CPU (render_on="cpu")
+    render_on: str = "cpu"             # "cpu": in num_workers processes (0: the training process);
+                                       # "device": in the training process on its device (a GPU renders itself)
     val_split: str = ""                # a split folder; "" = the shipped frozen split
     val_samples: int = 256             # how many of its samples to validate on
 
     def __post_init__(self):
         if self.resolution not in ("full", "low"):
             raise ValueError(f"DataConfig.resolution: expected 'full' or 'low', got {self.resolution!r}")
+        if self.render_on not in ("cpu", "device"):
+            raise ValueError(f"DataConfig.render_on: expected 'cpu' (DataLoader workers) or 'device' (the training "
+                             f"device, e.g. the GPU), got {self.render_on!r}")
         if self.num_workers < 0 or self.val_samples < 1 or not 0 <= self.occlusion_probability <= 1:
             raise ValueError(f"DataConfig: num_workers >= 0, val_samples >= 1 and occlusion_probability in "
                              f"[0, 1] expected, got {self}")
@@ -116,10 +121,11 @@ class RunConfig:
 
 #: Named presets. ``cpu-small``: the shipped checkpoint's recipe: on 2 CPU cores one renders the
 #: data and one trains (about 68 images/s: 10,000 steps of 32 in about 80 minutes).
-#: ``gpu-short``: the same network on a GPU for a few minutes (Colab). ``paper``: HybrIK's ResNet-34.
+#: ``gpu-short``: the same network on a GPU for a few minutes (Colab), rendering its data on the GPU
+#: (a Colab VM has 2 CPU cores: CPU workers would starve it). ``paper``: HybrIK's ResNet-34.
 PRESETS: dict[str, RunConfig] = {
     "cpu-small": RunConfig(train=TrainConfig(threads=1)),
-    "gpu-short": RunConfig(data=DataConfig(num_workers=2),
+    "gpu-short": RunConfig(data=DataConfig(num_workers=0, render_on="device"),
                            train=TrainConfig(steps=3000, batch_size=128, lr=2e-3, name="gpu-short")),
     "paper": RunConfig(model=model.PRESETS["paper"], loss=losses.LossWeights(twist_raw=0.01),
                        data=DataConfig(num_workers=8),
@@ -223,9 +229,10 @@ def validate(net, split: dict, *, batch_size: int = 64, device="cpu", ik_mode: s
 
     was_training = net.training
     body = net.hybrik.body if hasattr(net, "hybrik") else net.body
-    scores = evaluate.evaluate(net, split, body, modes=(ik_mode,), batch_size=batch_size, device=device)
+    mode = "direct" if evaluate.modes_of(net) == ("direct",) else ik_mode     # the baseline has no IK
+    scores = evaluate.evaluate(net, split, body, modes=(mode,), batch_size=batch_size, device=device)
     net.train(was_training)
-    summary = scores["modes"][ik_mode]
+    summary = scores["modes"][mode]
     return {k: summary[k] for k in ("mpjpe_mm", "pa_mpjpe_mm", "pve_mm")}
 
 
@@ -295,7 +302,8 @@ def train(config: RunConfig, *, resume: bool = False, device: str | None = None,
     start = 0
     if resume:
         payload = checkpoint.load(last)
-        checkpoint.check_compatible(payload, config=config.to_dict(), body_model=identity,
+        saved = RunConfig.from_dict(payload["config"]).to_dict()   # fields added since then: their defaults
+        checkpoint.check_compatible({**payload, "config": saved}, config=config.to_dict(), body_model=identity,
                                     sections=("model", "loss", "data"))
         net.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
@@ -315,13 +323,17 @@ def train(config: RunConfig, *, resume: bool = False, device: str | None = None,
 
     syn_cfg = synthetic.SyntheticConfig(image_size=config.model.image_size, resolution=dcfg.resolution,
                                         occlusion_probability=dcfg.occlusion_probability)
-    stream = synthetic.SyntheticDataset(2 ** 31 - 1, seed=dcfg.seed, config=syn_cfg)
+    render_device = device if dcfg.render_on == "device" else torch.device("cpu")
+    stream = synthetic.SyntheticDataset(2 ** 31 - 1, seed=dcfg.seed, config=syn_cfg, device=render_device)
     end = tcfg.steps if stop_after is None else min(tcfg.steps, start + stop_after)
     batches = StepBatches(stream, tcfg.batch_size, start, end, rank, world)
-    loader = torch.utils.data.DataLoader(
-        batches, batch_size=None, shuffle=False, num_workers=dcfg.num_workers,
-        worker_init_fn=synthetic.SyntheticDataset.worker_init, generator=torch.Generator(),  # not the global RNG
-        persistent_workers=False, prefetch_factor=2 if dcfg.num_workers else None)
+    if dcfg.render_on == "device":       # rendered here, on the training device, one step at a time
+        loader = (batches[k] for k in range(len(batches)))
+    else:
+        loader = torch.utils.data.DataLoader(
+            batches, batch_size=None, shuffle=False, num_workers=dcfg.num_workers,
+            worker_init_fn=synthetic.SyntheticDataset.worker_init, generator=torch.Generator(),  # not the global RNG
+            persistent_workers=False, prefetch_factor=2 if dcfg.num_workers else None)
     val_split = None
     if rank == 0:
         val = synthetic.load_split(dcfg.val_split or None)

@@ -130,3 +130,28 @@ def test_the_shipped_checkpoints_recorded_evaluation_is_reproduced(tmp_path):
     for mode, s in recorded["modes"].items():
         for key in ("mpjpe_mm", "pa_mpjpe_mm", "pve_mm", "reproj_px"):
             assert abs(again["modes"][mode][key] - s[key]) < 0.05, (mode, key)
+
+
+def test_the_baseline_is_scored_in_its_one_mode_and_ik_modes_are_refused():
+    from hybrik_lite import body_model, model, synthetic
+
+    split = {k: v[:4] for k, v in synthetic.load_split().items() if k != "meta"}
+    body = body_model.load(resolution="low")
+    torch.manual_seed(0)
+    base = model.build(model.ModelConfig(kind="regression", width=0.125, fc_dim=32), body=body)
+    hyb = model.build(model.ModelConfig(width=0.125, head_channels=16, fc_dim=32), body=body)
+    assert evaluate.modes_of(base) == ("direct",) and evaluate.modes_of(hyb) == ("adaptive", "naive")
+    result = evaluate.evaluate(base, split, body, batch_size=3)
+    assert list(result["modes"]) == ["direct"]
+    with pytest.raises(ValueError, match="'adaptive' is not one of this network's test modes"):
+        evaluate.predict(base, split["image"], mode="adaptive")
+    # the per-sample scores average to the summary, and predictions in two batch sizes agree
+    pred = evaluate.predict(base, split["image"], mode="direct", batch_size=3)
+    per = evaluate.score(pred, split, body, batch_size=2)
+    assert per["mpjpe"].shape == (4,) and per["per_joint"].shape == (4, 24)
+    assert abs(float(per["mpjpe"].mean()) * 1000 - result["modes"]["direct"]["mpjpe_mm"]) < 1e-3
+    again = evaluate.predict(base, split["image"], mode="direct", batch_size=4)
+    assert torch.allclose(again["joints"], pred["joints"], atol=1e-5)
+    full = body_model.load(resolution="full")
+    with pytest.raises(ValueError, match="same mesh|mesh the network predicts"):
+        evaluate.score(pred, split, full)

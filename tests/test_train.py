@@ -156,3 +156,35 @@ def test_learning_rate_schedule():
 def test_cli_reports_bad_options(tmp_path, capsys):
     assert train.main(["--set", "train.stpes=3", "--set", f"train.out_dir={tmp_path}"]) == 2
     assert "did you mean 'train.steps'" in capsys.readouterr().out
+
+
+def test_rendering_on_the_training_device_gives_the_worker_streams_losses(tmp_path):
+    # the same samples rendered in a DataLoader worker process or in the training process itself
+    workers = tiny_config(tmp_path / "w", steps=2, extra=["data.num_workers=1"])
+    here = tiny_config(tmp_path / "d", steps=2, extra=["data.render_on=device"])
+    train.train(workers, progress=False, device="cpu")
+    train.train(here, progress=False, device="cpu")
+    a, b = losses_of(tmp_path / "w" / "cpu-small"), losses_of(tmp_path / "d" / "cpu-small")
+    assert [s for s, _ in a] == [1, 2] and a == b
+    with pytest.raises(ValueError, match="render_on.*'cpu'.*'device'"):
+        train.apply_overrides(train.preset("cpu-small"), ["data.render_on=gpu"])
+    assert train.preset("gpu-short").data.render_on == "device"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: GPU rendering in training not run")
+def test_training_renders_on_the_gpu(tmp_path):
+    cfg = tiny_config(tmp_path, steps=2, extra=["data.render_on=device"])
+    result = train.train(cfg, progress=False, device="cuda")
+    assert result["step"] == 2 and all(torch.isfinite(torch.tensor(loss)) for _, loss in losses_of(tmp_path / "cpu-small"))
+
+
+def test_a_checkpoint_from_before_a_config_field_existed_still_resumes(tmp_path):
+    # a field added later (with the old behaviour as its default) must not block --resume
+    cfg = tiny_config(tmp_path, steps=3)
+    train.train(cfg, progress=False, stop_after=2)
+    last = tmp_path / "cpu-small" / "last.pt"
+    payload = checkpoint.load(last)
+    del payload["config"]["data"]["render_on"]
+    torch.save(payload, last)
+    train.train(cfg, progress=False, resume=True)
+    assert checkpoint.load(last)["step"] == 3
