@@ -265,6 +265,19 @@ def read_metrics(path) -> tuple[list[dict], list[dict]]:
     return [r for r in rows if "validation" not in r], [r["validation"] for r in rows if "validation" in r]
 
 
+def _truncate_log(path: Path, step: int) -> None:
+    """Keep the records of ``metrics.jsonl`` up to ``step`` (rewritten atomically; a missing log is fine)."""
+    if not path.exists():
+        return
+    def step_of(record: dict) -> int:
+        return record["validation"]["step"] if "validation" in record else record["step"]
+
+    kept = [line for line in path.read_text().splitlines() if line.strip() and step_of(json.loads(line)) <= step]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    os.replace(tmp, path)
+
+
 def _log_line(path: Path, record: dict) -> None:
     with open(path, "a") as f:
         f.write(json.dumps(record) + "\n")
@@ -317,6 +330,8 @@ def train(config: RunConfig, *, resume: bool = False, device: str | None = None,
             net, device_ids=[device.index] if device.type == "cuda" else None)
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
+        if resume:       # records an interrupted run wrote after its last checkpoint are redone now
+            _truncate_log(run_dir / "metrics.jsonl", start)
         (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
         log.info("run %s: world size %d, device %s, %s, steps %d -> %d", run_dir, world, device,
                  f"autocast {amp_dtype}" if amp_dtype else "float32", start, tcfg.steps)

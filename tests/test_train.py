@@ -34,6 +34,8 @@ def test_an_interrupted_and_resumed_run_matches_an_uninterrupted_one_bit_for_bit
     interrupted = tiny_config(tmp_path / "b")
     train.train(interrupted, progress=False, stop_after=2)
     assert checkpoint.load(tmp_path / "b" / "cpu-small" / "last.pt")["step"] == 2
+    with open(tmp_path / "b" / "cpu-small" / "metrics.jsonl", "a") as log:   # a crash after the checkpoint
+        log.write(json.dumps({"step": 3, "loss": -1.0}) + "\n" + json.dumps({"validation": {"step": 3}}) + "\n")
     train.train(interrupted, progress=False, resume=True)
     a, b = losses_of(tmp_path / "a" / "cpu-small"), losses_of(tmp_path / "b" / "cpu-small")
     assert [s for s, _ in a] == [1, 2, 3, 4] and a == b            # the same floats, exactly
