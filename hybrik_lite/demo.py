@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import camera, checkpoint, render, skeleton, synthetic, viz
+from . import camera, checkpoint, skeleton, synthetic, viz
 
 __all__ = ["load_image", "predict", "figure", "main"]
 
@@ -57,12 +57,8 @@ def figure(image: torch.Tensor, out: dict, faces: torch.Tensor, title: str = "")
     """The demo figure (matplotlib): input, 2D joints, mesh overlay, 3D mesh."""
     import matplotlib.pyplot as plt
 
-    S = image.shape[-1]
     img = image[0].permute(1, 2, 0).numpy()
-    rendered = render.render(out["vertices_cam"], faces, out["K"], (S, S), vertex_colors=None,
-                             light_dir=(0.3, -0.4, -1.0), background=0.0)
-    mask = rendered.mask[0].numpy()[..., None]
-    overlay = np.where(mask, 0.35 * img + 0.65 * rendered.image[0].permute(1, 2, 0).numpy(), img)
+    overlay = viz.mesh_overlay(image, out["vertices_cam"], faces, out["K"])[0][0]
     uv = out["joints_2d"][0].numpy()
     fig = plt.figure(figsize=(13, 3.6))
     ax = [fig.add_subplot(1, 4, k + 1) for k in range(3)] + [fig.add_subplot(1, 4, 4, projection="3d")]
@@ -75,7 +71,7 @@ def figure(image: torch.Tensor, out: dict, faces: torch.Tensor, title: str = "")
             ax[1].plot(uv[[p, j], 0] - 0.5, uv[[p, j], 1] - 0.5, color=colors[j], lw=1.5)
     ax[1].scatter(uv[:, 0] - 0.5, uv[:, 1] - 0.5, s=6, c="k")
     ax[1].set_title("2D joints")
-    ax[2].imshow(overlay.clip(0, 1))
+    ax[2].imshow(overlay)
     ax[2].set_title("mesh over the image")
     for a in ax[:3]:
         a.axis("off")

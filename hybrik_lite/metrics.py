@@ -2,6 +2,8 @@
 rotations, or a share for PCK). Multiply by 1000 for the millimetres that papers report.
 
 - :func:`mpjpe`: mean per-joint position error after aligning the roots (pelvis).
+- :func:`n_mpjpe`: after root alignment and the best scale only (N-MPJPE, Rhodin et al. 2018):
+  forgives the body's size, not its orientation or posture.
 - :func:`pa_mpjpe`: the same after a similarity Procrustes alignment (rotation, translation and
   scale; the reflection is excluded).
 - :func:`pve`: mean per-vertex error (optionally root-aligned).
@@ -18,7 +20,7 @@ import torch
 
 from ._checks import check_same, check_tensor
 
-__all__ = ["joint_errors", "mpjpe", "procrustes_align", "pa_mpjpe", "pve", "pck", "rotation_angles_deg",
+__all__ = ["joint_errors", "mpjpe", "n_mpjpe", "procrustes_align", "pa_mpjpe", "pve", "pck", "rotation_angles_deg",
            "rotation_error_deg"]
 
 
@@ -73,6 +75,15 @@ def joint_errors(pred: torch.Tensor, gt: torch.Tensor, align: str = "root", root
 def mpjpe(pred: torch.Tensor, gt: torch.Tensor, root: int = 0) -> torch.Tensor:
     """Mean per-joint position error after root alignment: ``(B, J, 3), (B, J, 3) -> (B,)``."""
     return joint_errors(pred, gt, "root", root).mean(-1)
+
+
+def n_mpjpe(pred: torch.Tensor, gt: torch.Tensor, root: int = 0) -> torch.Tensor:
+    """MPJPE after root alignment and the least-squares scale ``s = <p, g> / <p, p>`` of the
+    root-relative prediction ``p`` onto the truth ``g``: ``(B, J, 3), (B, J, 3) -> (B,)``."""
+    _pair(pred, gt)
+    p, g = pred - pred[:, root:root + 1], gt - gt[:, root:root + 1]
+    scale = (p * g).sum((1, 2)) / p.pow(2).sum((1, 2)).clamp_min(torch.finfo(p.dtype).tiny)
+    return (scale[:, None, None] * p - g).norm(dim=-1).mean(-1)
 
 
 def pa_mpjpe(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,8 @@ import torch
 from . import skeleton
 
 __all__ = ["to_numpy", "view_coordinates", "plot_skeleton", "mesh_figure", "add_skeleton", "add_points", "bone_colors",
-           "PIPELINE_STAGES", "PARAMETER_STAGE", "pipeline_figure"]
+           "PIPELINE_STAGES", "PARAMETER_STAGE", "pipeline_figure", "mesh_overlay",
+           "prediction_figure"]
 
 _SIDE_COLORS = {"left": "#1f77b4", "right": "#d62728", "mid": "#2ca02c"}
 
@@ -207,3 +208,73 @@ def pipeline_figure(here=(), ax=None):
     ax.set_aspect("equal")
     ax.axis("off")
     return ax.figure
+
+
+def mesh_overlay(images: torch.Tensor, vertices_cam: torch.Tensor, faces: torch.Tensor, K: torch.Tensor, *,
+                 opacity: float = 0.65, color=None) -> tuple[np.ndarray, np.ndarray]:
+    """Meshes rendered over their images with our rasteriser (shaded grey-blue, or ``color`` RGB).
+
+    ``images`` ``(B, 3, S, S)`` in [0, 1]; ``vertices_cam`` ``(B, V, 3)`` camera frame (metres);
+    ``faces`` ``(F, 3)``; ``K`` ``(3, 3)`` or ``(B, 3, 3)``. Returns ``(B, S, S, 3)`` float RGB and the
+    ``(B, S, S)`` coverage mask, as numpy arrays for ``imshow``.
+    """
+    from . import render
+
+    S = images.shape[-1]
+    colours = None
+    if color is not None:
+        colours = torch.as_tensor(color, dtype=vertices_cam.dtype, device=vertices_cam.device).expand(
+            vertices_cam.shape[1], 3)
+    out = render.render(vertices_cam, faces, K, (S, S), vertex_colors=colours, light_dir=(0.3, -0.4, -1.0),
+                        background=0.0)
+    img = images.permute(0, 2, 3, 1).detach().cpu().numpy()
+    shaded = out.image.permute(0, 2, 3, 1).detach().cpu().numpy()
+    mask = out.mask.detach().cpu().numpy()
+    blended = np.where(mask[..., None], (1 - opacity) * img + opacity * shaded, img)
+    return blended.clip(0, 1), mask
+
+
+def _draw_joints_2d(ax, uv, color, *, parents=skeleton.PARENTS, lw=1.5, gid=None):
+    uv = to_numpy(uv)
+    for j, p in enumerate(parents[: len(uv)]):
+        if p >= 0:
+            ax.plot(uv[[p, j], 0] - 0.5, uv[[p, j], 1] - 0.5, color=color, lw=lw, gid=gid)
+
+
+def prediction_figure(image, truth_joints_2d, predictions, faces, K, *, title: str = ""):
+    """One sample and what each model made of it (matplotlib).
+
+    ``image`` ``(3, S, S)`` in [0, 1]; ``truth_joints_2d`` ``(J, 2)`` pixels; ``predictions``: a
+    mapping ``name -> {"vertices_cam": (V, 3), "joints_2d": (J, 2), "errors": {"MPJPE": mm, ...}}``.
+    Panel 0: the input with the true skeleton (white). Then one panel per model: its mesh over the
+    image (our rasteriser), its 2D skeleton (coloured by side) and the true one (white, thin), and
+    its errors in the title. Each prediction's skeleton lines carry ``gid=name`` (for tests).
+    """
+    import matplotlib.pyplot as plt
+
+    names = list(predictions)
+    S = image.shape[-1]
+    vertices = torch.stack([torch.as_tensor(predictions[n]["vertices_cam"]) for n in names])
+    overlays, _ = mesh_overlay(image[None].expand(len(names), -1, -1, -1), vertices, faces, K)
+    fig, axes = plt.subplots(1, 1 + len(names), figsize=(3.3 * (1 + len(names)), 3.6))
+    axes[0].imshow(image.permute(1, 2, 0).cpu().numpy())
+    _draw_joints_2d(axes[0], truth_joints_2d, "white", gid="truth")
+    axes[0].set_title("input and the true 2D skeleton", fontsize=9)
+    colors = bone_colors()
+    for ax, name, overlay in zip(axes[1:], names, overlays):
+        ax.imshow(overlay)
+        _draw_joints_2d(ax, truth_joints_2d, "white", lw=0.8, gid="truth")
+        uv = to_numpy(predictions[name]["joints_2d"])
+        for j, p in enumerate(skeleton.PARENTS[: len(uv)]):
+            if p >= 0:
+                ax.plot(uv[[p, j], 0] - 0.5, uv[[p, j], 1] - 0.5, color=colors[j], lw=1.5, gid=name)
+        errors = " | ".join(f"{k} {v:.0f}" for k, v in predictions[name].get("errors", {}).items())
+        ax.set_title(f"{name}\n{errors}", fontsize=9)
+    for ax in axes:
+        ax.set_xlim(-0.5, S - 0.5)
+        ax.set_ylim(S - 0.5, -0.5)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -8,7 +8,9 @@ redraw stays well under a second.
 
 - notebook 01: pose and shape (:func:`pose_shape_figure`, :func:`pose_shape_explorer`);
 - notebook 02: swing and twist of one joint (:func:`twist_swing_figure`, :func:`twist_swing_explorer`);
-- notebook 03: the IK following moved targets (:func:`ik_figure`, :func:`ik_explorer_figure`, :func:`ik_explorer`).
+- notebook 03: the IK following moved targets (:func:`ik_figure`, :func:`ik_explorer_figure`, :func:`ik_explorer`);
+- notebook 07: trained models' predictions, sample by sample (:func:`browse_order`,
+  :func:`prediction_browser` over :func:`hybrik_lite.viz.prediction_figure`).
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ from .kinematics import forward_kinematics, rodrigues
 
 __all__ = ["POSE_SLIDERS", "pose_from_sliders", "pose_shape_figure", "pose_shape_explorer",
            "DEMO_POSE", "demo_pose", "joint_rotation", "twist_swing_figure", "move_target",
-           "ik_figure", "ik_explorer_figure", "twist_swing_explorer", "ik_explorer"]
+           "ik_figure", "ik_explorer_figure", "twist_swing_explorer", "ik_explorer", "browse_order",
+           "prediction_browser"]
 
 
 def _betas(bm, betas=None) -> torch.Tensor:
@@ -274,3 +277,54 @@ def ik_explorer(bm):
         twist_deg=widgets.FloatSlider(value=0.0, min=-180, max=180, step=10, description="twist (deg)",
                                       continuous_update=False),
         mode=widgets.ToggleButtons(options=list(ik.MODES), value="adaptive", description="mode"))
+
+
+# --- notebook 07: predictions of trained models -----------------------------------------------
+
+def browse_order(errors: Mapping[str, Mapping[str, torch.Tensor]], order: str, metric: str = "MPJPE") -> list[int]:
+    """Sample indices in the order a browser shows them: ``"index"``, or ``"worst <name>"`` (that
+    model's ``metric`` descending), or ``"<a> beats <b>"`` (``b``'s error minus ``a``'s, descending).
+    ``errors``: ``name -> {metric: (N,) tensor}``."""
+    names = list(errors)
+    n = len(next(iter(errors[names[0]].values())))
+    if order == "index":
+        return list(range(n))
+    if order.startswith("worst ") and order[6:] in errors:
+        return torch.argsort(torch.as_tensor(errors[order[6:]][metric]), descending=True).tolist()
+    a, _, b = order.partition(" beats ")
+    if a in errors and b in errors:
+        gap = torch.as_tensor(errors[b][metric]) - torch.as_tensor(errors[a][metric])
+        return torch.argsort(gap, descending=True).tolist()
+    options = ["index"] + [f"worst {k}" for k in names] + [f"{x} beats {y}" for x in names for y in names if x != y]
+    raise ValueError(f"unknown order {order!r}; expected one of {options}")
+
+
+def prediction_browser(images, truth_joints_2d, predictions, faces, K):
+    """A slider over the samples and a menu for their order; redraws :func:`viz.prediction_figure`.
+
+    ``images`` ``(N, 3, S, S)``; ``truth_joints_2d`` ``(N, J, 2)``; ``predictions``: ``name ->
+    {"vertices_cam": (N, V, 3), "joints_2d": (N, J, 2), "errors": {metric: (N,) mm}}``. The slider
+    moves through the chosen order (``"worst HybrIK"`` starts at the worst sample). Matplotlib images,
+    not WebGL: a redraw renders the meshes with our rasteriser and costs a few tens of milliseconds.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    errors = {name: p["errors"] for name, p in predictions.items()}
+    names = list(predictions)
+    options = ["index"] + [f"worst {k}" for k in names] + [f"{x} beats {y}" for x in names for y in names if x != y]
+
+    def draw(order, position):
+        i = browse_order(errors, order)[position]
+        sample = {name: {"vertices_cam": p["vertices_cam"][i], "joints_2d": p["joints_2d"][i],
+                         "errors": {k: float(v[i]) for k, v in p["errors"].items()}} for name, p in predictions.items()}
+        fig = viz.prediction_figure(images[i], truth_joints_2d[i], sample, faces, K,
+                                    title=f"sample {i} ({order}, #{position + 1} of {len(images)}); errors in mm")
+        display(fig)
+        plt.close(fig)
+
+    return widgets.interactive(
+        draw, order=widgets.Dropdown(options=options, value="index", description="order"),
+        position=widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="sample", continuous_update=False,
+                                   layout=widgets.Layout(width="500px")))

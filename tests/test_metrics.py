@@ -115,3 +115,29 @@ def test_bad_input_is_refused():
         metrics.pck(torch.zeros(2, 17, 2), torch.zeros(2, 17, 2), 0.0)
     with pytest.raises(ValueError, match="float"):
         metrics.mpjpe(torch.zeros(2, 17, 3, dtype=torch.long), torch.zeros(2, 17, 3, dtype=torch.long))
+
+
+def test_n_mpjpe_removes_scale_only_and_is_the_best_scale():
+    gt = skeletons()
+    root_moved = 1.3 * (gt - gt[:, :1]) + torch.tensor([0.2, -1.0, 4.0], dtype=F64)
+    assert metrics.n_mpjpe(root_moved, gt).max() < 1e-12                    # scale and translation forgiven
+    assert metrics.mpjpe(root_moved, gt).min() > 1e-3
+    turned = (gt - gt[:, :1]) @ random_rotations(len(gt)).transpose(1, 2)
+    assert (metrics.n_mpjpe(turned, gt) > 1e-3).all()                        # a rotation is not
+    # the closed-form scale beats every other scale (scipy's bounded scalar minimiser as reference)
+    from scipy.optimize import minimize_scalar
+
+    noisy = gt + 0.02 * torch.randn(gt.shape, dtype=F64, generator=torch.Generator().manual_seed(3))
+    for b in range(4):
+        p, g = (noisy[b] - noisy[b, :1]).numpy(), (gt[b] - gt[b, :1]).numpy()
+        best = minimize_scalar(lambda s: np.sum((s * p - g) ** 2), bounds=(0.1, 10), method="bounded",
+                               options={"xatol": 1e-12})
+        s = best.x
+        assert abs(metrics.n_mpjpe(noisy[b:b + 1], gt[b:b + 1]).item()
+                   - np.linalg.norm(s * p - g, axis=-1).mean()) < 1e-6
+    # each alignment minimises the squared error over a larger family: root < root + scale < similarity
+    p, g = noisy - noisy[:, :1], gt - gt[:, :1]
+    s = ((p * g).sum((1, 2)) / p.pow(2).sum((1, 2)))[:, None, None]
+    sq_root, sq_scale = (p - g).pow(2).sum((1, 2)), (s * p - g).pow(2).sum((1, 2))
+    sq_similarity = (metrics.procrustes_align(noisy, gt) - gt).pow(2).sum((1, 2))
+    assert (sq_similarity <= sq_scale + 1e-12).all() and (sq_scale <= sq_root + 1e-12).all()
