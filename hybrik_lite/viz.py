@@ -12,7 +12,7 @@ from . import skeleton
 
 __all__ = ["to_numpy", "view_coordinates", "plot_skeleton", "mesh_figure", "add_skeleton", "add_points", "bone_colors",
            "PIPELINE_STAGES", "PARAMETER_STAGE", "pipeline_figure", "mesh_overlay",
-           "prediction_figure"]
+           "prediction_figure", "figure_png"]
 
 _SIDE_COLORS = {"left": "#1f77b4", "right": "#d62728", "mid": "#2ca02c"}
 
@@ -278,3 +278,15 @@ def prediction_figure(image, truth_joints_2d, predictions, faces, K, *, title: s
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def figure_png(fig, dpi: int = 90) -> bytes:
+    """A matplotlib figure as PNG bytes (for an ``ipywidgets.Image``); the figure is closed."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    return buffer.getvalue()

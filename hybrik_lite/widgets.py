@@ -300,31 +300,36 @@ def browse_order(errors: Mapping[str, Mapping[str, torch.Tensor]], order: str, m
 
 
 def prediction_browser(images, truth_joints_2d, predictions, faces, K):
-    """A slider over the samples and a menu for their order; redraws :func:`viz.prediction_figure`.
+    """A slider over the samples and a menu for their order, over :func:`viz.prediction_figure`.
 
     ``images`` ``(N, 3, S, S)``; ``truth_joints_2d`` ``(N, J, 2)``; ``predictions``: ``name ->
     {"vertices_cam": (N, V, 3), "joints_2d": (N, J, 2), "errors": {metric: (N,) mm}}``. The slider
-    moves through the chosen order (``"worst HybrIK"`` starts at the worst sample). Matplotlib images,
-    not WebGL: a redraw renders the meshes with our rasteriser and costs a few tens of milliseconds.
+    moves through the chosen order (``"worst HybrIK"`` starts at the worst sample). The figure is a
+    PNG in an ``ipywidgets.Image`` that each move replaces in place (our rasteriser and matplotlib,
+    a few hundred milliseconds; no WebGL, nothing re-created). Returns the widget box; its
+    ``.children`` are the menu, the slider, the caption and the image.
     """
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
     errors = {name: p["errors"] for name, p in predictions.items()}
     names = list(predictions)
     options = ["index"] + [f"worst {k}" for k in names] + [f"{x} beats {y}" for x in names for y in names if x != y]
+    menu = widgets.Dropdown(options=options, value="index", description="order")
+    slider = widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="sample", continuous_update=False,
+                               layout=widgets.Layout(width="500px"))
+    caption = widgets.HTML()
+    picture = widgets.Image(format="png")
 
-    def draw(order, position):
-        i = browse_order(errors, order)[position]
+    def redraw(_change=None):
+        i = browse_order(errors, menu.value)[slider.value]
         sample = {name: {"vertices_cam": p["vertices_cam"][i], "joints_2d": p["joints_2d"][i],
                          "errors": {k: float(v[i]) for k, v in p["errors"].items()}} for name, p in predictions.items()}
         fig = viz.prediction_figure(images[i], truth_joints_2d[i], sample, faces, K,
-                                    title=f"sample {i} ({order}, #{position + 1} of {len(images)}); errors in mm")
-        display(fig)
-        plt.close(fig)
+                                    title=f"sample {i}; errors in mm")
+        picture.value = viz.figure_png(fig)
+        caption.value = f"sample <b>{i}</b>: #{slider.value + 1} of {len(images)} in the order <i>{menu.value}</i>"
 
-    return widgets.interactive(
-        draw, order=widgets.Dropdown(options=options, value="index", description="order"),
-        position=widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="sample", continuous_update=False,
-                                   layout=widgets.Layout(width="500px")))
+    menu.observe(redraw, names="value")
+    slider.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([widgets.HBox([menu, slider]), caption, picture])
