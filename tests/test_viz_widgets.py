@@ -1,6 +1,8 @@
 """viz.py and widgets.py: the plain figure functions behind the notebooks' explorers."""
 import math
 
+import numpy as np
+
 import matplotlib
 import pytest
 import torch
@@ -89,3 +91,69 @@ def test_pipeline_figure_marks_exactly_the_stages_asked_for():
     plt.close(fig)
     with pytest.raises(ValueError, match="unknown stages"):
         viz.pipeline_figure(here="backbone")
+
+
+def _one_triangle_scene():
+    from hybrik_lite import camera
+
+    K = camera.intrinsics(64)
+    vertices = torch.tensor([[[-0.5, -0.5, 5.0], [0.5, -0.5, 5.0], [0.0, 0.5, 5.0]]])      # in front of the camera
+    return torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)), vertices, torch.tensor([[0, 2, 1]]), K
+
+
+def test_mesh_overlay_paints_only_where_the_mesh_projects():
+    from hybrik_lite import camera
+
+    images, vertices, faces, K = _one_triangle_scene()
+    blended, mask = viz.mesh_overlay(images, vertices, faces, K, opacity=1.0, color=(1.0, 0.0, 0.0))
+    assert blended.shape == (1, 64, 64, 3) and mask.shape == (1, 64, 64)
+    img = images.permute(0, 2, 3, 1).numpy()
+    assert (blended[~mask] == img[~mask]).all()                       # untouched outside the mesh
+    assert mask.sum() > 50 and (blended[mask][:, 1:] < 1e-6).all()    # pure red (shaded) inside
+    centroid = camera.project(vertices.mean(1, keepdim=True), K)[0, 0]
+    u, v = int(centroid[0]), int(centroid[1])
+    assert mask[0, v, u]                                              # the triangle's centre is covered
+    corners = camera.project(vertices, K)[0]
+    assert not mask[0, :, : int(corners[:, 0].min()) - 1].any()       # nothing left of its leftmost corner
+
+
+def test_prediction_figure_draws_what_it_is_given():
+    images, vertices, faces, K = _one_triangle_scene()
+    truth = torch.tensor([[10.0, 10.0]] * 24)
+    truth[1] = torch.tensor([20.0, 30.0])
+    uv = truth + 5.0
+    preds = {"A": {"vertices_cam": vertices[0], "joints_2d": uv, "errors": {"MPJPE": 123.4}},
+             "B": {"vertices_cam": vertices[0], "joints_2d": uv + 1, "errors": {"MPJPE": 56.0}}}
+    fig = viz.prediction_figure(images[0], truth, preds, faces, K, title="t")
+    axes = fig.axes
+    assert len(axes) == 3 and "MPJPE 123" in axes[1].get_title() and "MPJPE 56" in axes[2].get_title()
+    lines_a = [line for line in axes[1].lines if line.get_gid() == "A"]
+    assert len(lines_a) == 23                                          # one line per bone of the 24 joints
+    hip = [line for line in lines_a if np.allclose(line.get_xdata(), [15 - 0.5, 25 - 0.5])]
+    assert hip and np.allclose(hip[0].get_ydata(), [15 - 0.5, 35 - 0.5])     # pelvis -> left hip, pixel centres
+    assert len([line for line in axes[0].lines if line.get_gid() == "truth"]) == 23
+    plt.close(fig)
+    png = viz.figure_png(viz.prediction_figure(images[0], truth, preds, faces, K))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_browse_order_and_the_browser_redraws_in_place():
+    errors = {"A": {"MPJPE": torch.tensor([3.0, 1.0, 2.0])}, "B": {"MPJPE": torch.tensor([1.0, 5.0, 2.5])}}
+    assert widgets.browse_order(errors, "index") == [0, 1, 2]
+    assert widgets.browse_order(errors, "worst A") == [0, 2, 1]
+    assert widgets.browse_order(errors, "A beats B") == [1, 2, 0]     # B - A: 4, 0.5, -2
+    with pytest.raises(ValueError, match="unknown order.*worst A"):
+        widgets.browse_order(errors, "best A")
+    images, vertices, faces, K = _one_triangle_scene()
+    images = images.expand(3, -1, -1, -1).clone()
+    images[1] = 0.0
+    preds = {name: {"vertices_cam": vertices.expand(3, -1, -1), "joints_2d": torch.rand(3, 24, 2) * 60, "errors": e}
+             for name, e in errors.items()}
+    ui = widgets.prediction_browser(images, torch.rand(3, 24, 2) * 60, preds, faces, K)
+    (menu, slider), caption, picture = ui.children[0].children, ui.children[1], ui.children[2]
+    first = picture.value
+    assert first[:8] == b"\x89PNG\r\n\x1a\n" and "sample <b>0</b>" in caption.value
+    slider.value = 1
+    assert picture.value != first and "sample <b>1</b>" in caption.value
+    menu.value = "worst B"
+    assert "sample <b>2</b>" in caption.value                        # position 1 of the worst-B order [1, 2, 0]
