@@ -191,6 +191,13 @@ def sample_pose(num: int, generator: torch.Generator, dtype=torch.float32, **kwa
 # 2. Camera, appearance, background, occluders
 # ---------------------------------------------------------------------------------------
 
+def _extent(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample bounding box ``(B, N, C) -> (B, C), (B, C)`` (min, max). Reduced over a contiguous
+    ``(B, C, N)`` copy: exactly ``amin(1)``/``amax(1)``, several times faster on a CPU."""
+    flat = points.transpose(1, 2).contiguous()
+    return flat.amin(-1), flat.amax(-1)
+
+
 def frame_person(vertices: torch.Tensor, root: torch.Tensor, K: torch.Tensor, image_size: int,
                  fill: torch.Tensor, shift: torch.Tensor, iterations: int = 3) -> torch.Tensor:
     """Where to put the root so the person fills a square crop, like HybrIK's person crops.
@@ -208,12 +215,13 @@ def frame_person(vertices: torch.Tensor, root: torch.Tensor, K: torch.Tensor, im
     """
     rel = vertices - root[:, None]
     f, c = K[0, 0], K[0, 2]
-    half = torch.maximum(rel[..., 0].amax(1) - rel[..., 0].amin(1), rel[..., 1].amax(1) - rel[..., 1].amin(1)) / 2
+    lo, hi = _extent(rel[..., :2])
+    half = (hi - lo).amax(-1) / 2
     z = f * half / (fill * image_size / 2)
-    xy = -(rel[..., :2].amax(1) + rel[..., :2].amin(1)) / 2
+    xy = -(hi + lo) / 2
     for _ in range(iterations):
         uv = camera.project(rel + torch.cat([xy, z[:, None]], -1)[:, None], K)
-        lo, hi = uv.amin(1), uv.amax(1)
+        lo, hi = _extent(uv)
         size = (hi - lo).amax(-1)
         z = z * size / (fill * image_size)
         target_centre = c + shift * image_size
