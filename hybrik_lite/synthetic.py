@@ -166,25 +166,43 @@ def reflect_into(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torc
     return torch.where(width > 0, low + y, low)
 
 
-def sample_global_orientation(num: int, generator: torch.Generator, *, max_pitch_deg: float = 15.0,
-                              max_roll_deg: float = 10.0, dtype=torch.float32) -> torch.Tensor:
-    """Camera-frame root rotations ``(num, 3, 3)``: any heading (front, side and back views)
-    with a little pitch and roll. ``R = camera.CAMERA_FROM_BODY @ Rx(pitch) @ Rz(roll) @ Ry(yaw)``."""
+def _orientation_angles(num: int, generator: torch.Generator, max_pitch_deg: float = 15.0,
+                        max_roll_deg: float = 10.0) -> torch.Tensor:
+    """The random draws of :func:`sample_global_orientation`: ``(num, 3)`` float64 (yaw, pitch, roll)."""
     yaw = torch.rand(num, generator=generator, dtype=torch.float64) * 2 * math.pi
     pitch = (torch.rand(num, generator=generator, dtype=torch.float64) * 2 - 1) * math.radians(max_pitch_deg)
     roll = (torch.rand(num, generator=generator, dtype=torch.float64) * 2 - 1) * math.radians(max_roll_deg)
+    return torch.stack([yaw, pitch, roll], -1)
+
+
+def _orientation_from_angles(angles: torch.Tensor) -> torch.Tensor:
+    """``(num, 3)`` (yaw, pitch, roll) -> ``(num, 3, 3)`` float64, as :func:`sample_global_orientation`."""
+    yaw, pitch, roll = angles.unbind(-1)
     zero = torch.zeros_like(yaw)
     r_yaw = rodrigues(torch.stack([zero, yaw, zero], -1))
     r_pitch = rodrigues(torch.stack([pitch, zero, zero], -1))
     r_roll = rodrigues(torch.stack([zero, zero, roll], -1))
-    return (camera.CAMERA_FROM_BODY.double() @ r_pitch @ r_roll @ r_yaw).to(dtype)
+    return camera.CAMERA_FROM_BODY.double() @ r_pitch @ r_roll @ r_yaw
+
+
+def sample_global_orientation(num: int, generator: torch.Generator, *, max_pitch_deg: float = 15.0,
+                              max_roll_deg: float = 10.0, dtype=torch.float32) -> torch.Tensor:
+    """Camera-frame root rotations ``(num, 3, 3)``: any heading (front, side and back views)
+    with a little pitch and roll. ``R = camera.CAMERA_FROM_BODY @ Rx(pitch) @ Rz(roll) @ Ry(yaw)``."""
+    return _orientation_from_angles(_orientation_angles(num, generator, max_pitch_deg, max_roll_deg)).to(dtype)
+
+
+def _pose_from_draws(euler: torch.Tensor, orientation_angles: torch.Tensor) -> torch.Tensor:
+    """Body Euler angles ``(num, 24, 3)`` and root (yaw, pitch, roll) ``(num, 3)`` -> ``(num, 24, 3, 3)``."""
+    rot = euler_to_matrix(euler)
+    rot[:, 0] = _orientation_from_angles(orientation_angles)
+    return rot
 
 
 def sample_pose(num: int, generator: torch.Generator, dtype=torch.float32, **kwargs) -> torch.Tensor:
     """Full poses ``(num, 24, 3, 3)``: camera-frame root orientation + body joints within limits."""
-    rot = euler_to_matrix(sample_euler(num, generator, dtype=torch.float64, **kwargs))
-    rot[:, 0] = sample_global_orientation(num, generator, dtype=torch.float64)
-    return rot.to(dtype)
+    euler = sample_euler(num, generator, dtype=torch.float64, **kwargs)
+    return _pose_from_draws(euler, _orientation_angles(num, generator)).to(dtype)
 
 
 # ---------------------------------------------------------------------------------------
@@ -351,8 +369,10 @@ def sample_parameters(seed: int, indices, config: SyntheticConfig = SyntheticCon
             (torch.rand(3, generator=g, dtype=torch.float64) - 0.5) * torch.tensor([1.2, 0.8, 0.4], dtype=torch.float64)
         rows.append({
             "betas": torch.randn(1, 10, generator=g, dtype=torch.float64),
-            "pose": sample_pose(1, g, dtype=torch.float64, noise_deg=config.pose_noise_deg,
-                                canonical_share=config.canonical_share),
+            # the pose's draws here, in sample_pose's order; the matrices below, for the whole batch
+            "euler": sample_euler(1, g, dtype=torch.float64, noise_deg=config.pose_noise_deg,
+                                  canonical_share=config.canonical_share),
+            "orientation": _orientation_angles(1, g),
             "fill": config.fill_range[0] + torch.rand(1, generator=g, dtype=torch.float64)
             * (config.fill_range[1] - config.fill_range[0]),
             "shift": (torch.rand(1, 2, generator=g, dtype=torch.float64) * 2 - 1) * config.max_shift,
@@ -362,7 +382,9 @@ def sample_parameters(seed: int, indices, config: SyntheticConfig = SyntheticCon
             "background": sample_backgrounds(1, S, g),
             "boxes": boxes, "box_active": active, "box_colors": box_colors,
         })
-    return {k: torch.cat([r[k] for r in rows]) for k in rows[0]}
+    params = {k: torch.cat([r[k] for r in rows]) for k in rows[0]}
+    params["pose"] = _pose_from_draws(params.pop("euler"), params.pop("orientation"))
+    return params
 
 
 def render_samples(bm, params: dict, config: SyntheticConfig = SyntheticConfig()) -> dict:
