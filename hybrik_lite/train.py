@@ -407,6 +407,7 @@ def train(config: RunConfig, *, resume: bool = False, device: str | None = None,
                 _log_line(run_dir / "metrics.jsonl", record)
                 bar.set_postfix(loss=f"{means['loss']:.4f}", img_s=f"{record['images_per_s']:.0f}")
             window = {"t0": time.perf_counter(), "wait": 0.0, "images": 0, "terms": {}, "n": 0}
+        t_side = time.perf_counter()         # validation and checkpoints: left out of the throughput
         if rank == 0 and (done % tcfg.val_every == 0 or done == tcfg.steps):
             last_val = {"step": done, **validate(net, val_split, device=device)}
             _log_line(run_dir / "metrics.jsonl", {"validation": last_val})
@@ -415,6 +416,7 @@ def train(config: RunConfig, *, resume: bool = False, device: str | None = None,
             checkpoint.save(last, model=net, config=config.to_dict(), body_model=identity, step=done,
                             optimizer=optimizer, scaler=scaler, extra={"validation": last_val})
         t_wait = time.perf_counter()
+        window["t0"] += t_wait - t_side
     bar.close()
     torch.set_num_threads(threads_before)
     if world > 1:

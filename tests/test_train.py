@@ -190,3 +190,19 @@ def test_a_checkpoint_from_before_a_config_field_existed_still_resumes(tmp_path)
     torch.save(payload, last)
     train.train(cfg, progress=False, resume=True)
     assert checkpoint.load(last)["step"] == 3
+
+
+def test_throughput_leaves_out_validation_and_checkpoints(tmp_path, monkeypatch):
+    import time
+
+    def slow_validation(*args, **kwargs):
+        time.sleep(2.0)
+        return {"mpjpe_mm": 1.0, "pa_mpjpe_mm": 1.0, "pve_mm": 1.0}
+
+    monkeypatch.setattr(train, "validate", slow_validation)
+    cfg = tiny_config(tmp_path, steps=3, extra=["train.val_every=1"])
+    train.train(cfg, progress=False)
+    records, validations = train.read_metrics(tmp_path / "cpu-small" / "metrics.jsonl")
+    assert len(validations) == 3
+    # with the 2 s validations counted, windows 2 and 3 would be under 4 images / 2 s = 2 images/s
+    assert all(r["images_per_s"] > 4 for r in records), [r["images_per_s"] for r in records]
