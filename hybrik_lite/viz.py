@@ -276,7 +276,9 @@ def prediction_figure(image, truth_joints_2d, predictions, faces, K, *, title: s
         ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.text(0.5, 0.01, "skeletons: blue = left side, red = right side, green = midline; white = the truth",
+             ha="center", va="bottom", fontsize=8, color="0.3", gid="key")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
 

@@ -303,11 +303,11 @@ def prediction_browser(images, truth_joints_2d, predictions, faces, K):
     """A slider over the samples and a menu for their order, over :func:`viz.prediction_figure`.
 
     ``images`` ``(N, 3, S, S)``; ``truth_joints_2d`` ``(N, J, 2)``; ``predictions``: ``name ->
-    {"vertices_cam": (N, V, 3), "joints_2d": (N, J, 2), "errors": {metric: (N,) mm}}``. The slider
-    moves through the chosen order (``"worst HybrIK"`` starts at the worst sample). The figure is a
-    PNG in an ``ipywidgets.Image`` that each move replaces in place (our rasteriser and matplotlib,
-    a few hundred milliseconds; no WebGL, nothing re-created). Returns the widget box; its
-    ``.children`` are the menu, the slider, the caption and the image.
+    {"vertices_cam": (N, V, 3), "joints_2d": (N, J, 2), "errors": {metric: (N,) mm}}`` (the orders
+    use ``"MPJPE"``). The slider moves through the chosen order (``"worst <name>"`` starts at that
+    model's worst sample). The figure is a PNG in an ``ipywidgets.Image`` that each move replaces
+    in place (our rasteriser and matplotlib; no WebGL, nothing re-created). Returns
+    ``VBox([HBox([menu, slider]), caption, image])``.
     """
     import ipywidgets as widgets
 
