@@ -119,14 +119,15 @@ def test_the_demo_runs_on_the_shipped_checkpoint(tmp_path, capsys):
     assert checkpoint.shipped_checkpoint_path().stat().st_size < 20e6
 
 
-def test_the_shipped_checkpoints_recorded_evaluation_is_reproduced(tmp_path):
-    from pathlib import Path
-
-    recorded = json.loads((Path(checkpoint.shipped_checkpoint_path()).parent
-                           / "hybrik_cpu_small.eval_frozen.json").read_text())
+@pytest.mark.parametrize("name", ["hybrik_cpu_small", "baseline_cpu_small"])
+def test_the_shipped_checkpoints_recorded_evaluation_is_reproduced(tmp_path, name):
+    path = checkpoint.shipped_checkpoint_path(f"{name}.pt")
+    recorded = json.loads(path.with_suffix(".eval_frozen.json").read_text())
     out = tmp_path / "again.json"
-    assert cli.main(["eval", "--json", str(out)]) == 0
+    assert cli.main(["eval", "--checkpoint", str(path), "--json", str(out)]) == 0
     again = json.loads(out.read_text())
+    assert set(again["modes"]) == set(recorded["modes"]) == ({"direct"} if name.startswith("baseline") else
+                                                             {"adaptive", "naive"})
     for mode, s in recorded["modes"].items():
         for key in ("mpjpe_mm", "pa_mpjpe_mm", "pve_mm", "reproj_px"):
             assert abs(again["modes"][mode][key] - s[key]) < 0.05, (mode, key)

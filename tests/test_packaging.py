@@ -85,10 +85,11 @@ def test_wheel_carries_the_open_body_model(tmp_path):
     assert path.startswith(str(site)) and shape == "(1, 29, 3)" and count == "256"
 
 
-def test_readme_quotes_the_shipped_checkpoints_evaluation():
+@pytest.mark.parametrize("checkpoint", ["hybrik_cpu_small", "baseline_cpu_small"])
+def test_readme_quotes_the_shipped_checkpoints_evaluation(checkpoint):
     readme = (ROOT / "README.md").read_text()
     for name in ("frozen", "fresh_seed7"):
-        result = json.loads((ROOT / "data_samples" / "checkpoints" / f"hybrik_cpu_small.eval_{name}.json").read_text())
+        result = json.loads((ROOT / "data_samples" / "checkpoints" / f"{checkpoint}.eval_{name}.json").read_text())
         for mode, s in result["modes"].items():
             row = (f"| {mode} | {s['mpjpe_mm']:.1f} | {s['pa_mpjpe_mm']:.1f} | {s['pve_mm']:.1f} | "
                    f"{s['reproj_px']:.2f} |")
