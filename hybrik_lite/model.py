@@ -455,8 +455,8 @@ def rotation_6d_to_matrix(x: torch.Tensor) -> torch.Tensor:
 
 
 class RegressionBaseline(_BodyHolder):
-    """The direct-regression baseline: the same backbone, pooled features -> FC -> 24 rotations
-    (6D), betas and camera -> body model. No heatmaps, no IK.
+    """The direct-regression baseline: the same backbone, pooled features -> FC (leaky ReLU) -> 24
+    rotations (6D), betas and camera -> body model. No heatmaps, no IK.
 
     Returns the same keys as :class:`HybrIKNet` where they exist (``uvd`` is the projection of
     the posed joints, so the same losses and metrics apply), without ``heatmaps`` and ``phi``.
@@ -471,8 +471,11 @@ class RegressionBaseline(_BodyHolder):
         self.input = _ImageInput(config.image_size)
         self.backbone = ResNet(config.backbone, config.width)
         c = self.backbone.out_channels
-        self.trunk = nn.Sequential(nn.Linear(c, config.fc_dim), nn.ReLU(inplace=True), nn.Dropout(config.dropout),
-                                   nn.Linear(config.fc_dim, config.fc_dim), nn.ReLU(inplace=True),
+        # Leaky: with plain ReLUs, HybrIK's recipe (Adam, lr 1e-3) killed this trunk within 500 steps (0.4% of
+        # the first layer's units ever active, the same output for every image); the rotations' large gradients
+        # through the body model push the pre-activations below zero. HybrIK's parameter head keeps its ReLUs.
+        self.trunk = nn.Sequential(nn.Linear(c, config.fc_dim), nn.LeakyReLU(0.1, inplace=True), nn.Dropout(config.dropout),
+                                   nn.Linear(config.fc_dim, config.fc_dim), nn.LeakyReLU(0.1, inplace=True),
                                    nn.Dropout(config.dropout))
         self.out = nn.Linear(config.fc_dim, 24 * 6 + config.num_betas + 3)
         nn.init.xavier_uniform_(self.out.weight, gain=0.01)
