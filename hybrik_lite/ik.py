@@ -316,8 +316,10 @@ def twist_from_pose(rot_mats: torch.Tensor, rest_joints: torch.Tensor) -> torch.
 
     For joint j (1..23) with rest bone ``u = t[BONE_CHILD[j]] - t[j]``, ``R_j`` splits into
     ``R_swing @ R_twist`` (:func:`hybrik_lite.twist_swing.decompose`); phi is the angle of
-    ``R_twist`` about ``u``, positive counter-clockwise looking down ``u`` (right-hand rule),
-    whatever the pose. ``solve(joints_of(R), twist_from_pose(R, t), t)`` gives ``R`` back.
+    ``R_twist`` about the rest bone direction ``u`` (from joint j towards its child), by the
+    right-hand rule: positive is counter-clockwise seen from the child looking back at the joint
+    (against ``u``), whatever the pose. ``solve(joints_of(R), twist_from_pose(R, t), t)`` gives
+    ``R`` back.
     """
     check_tensor(rot_mats, "rot_mats", (skeleton.NUM_SMPL_JOINTS, 3, 3))
     check_tensor(rest_joints, "rest_joints", (skeleton.NUM_JOINTS, 3))

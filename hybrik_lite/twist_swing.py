@@ -5,8 +5,11 @@ child, onto ``v = R u``. Write ``R`` as two rotations, the twist first:
 
     R = R_swing @ R_twist
 
-* ``R_twist`` turns about the bone itself by an angle ``phi``. It leaves ``u`` where it is,
-  so it is invisible in the joint positions (it only turns the flesh around the bone).
+* ``R_twist`` turns about the bone itself by an angle ``phi``: right-hand rule about ``u``, so a
+  positive ``phi`` is counter-clockwise seen from the child looking back at the joint. It
+  leaves ``u`` where it is, so the child cannot show it (it only turns the flesh around the
+  bone, and any *other* children of the joint: spine3's twist about its bone to the neck
+  swings the collars).
 * ``R_swing`` is the *smallest* rotation taking ``u`` onto ``v``: its axis ``u x v`` is
   perpendicular to the bone, its angle the angle between ``u`` and ``v``. It is fixed by
   the two joint positions alone.
