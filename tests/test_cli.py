@@ -156,3 +156,15 @@ def test_the_baseline_is_scored_in_its_one_mode_and_ik_modes_are_refused():
     full = body_model.load(resolution="full")
     with pytest.raises(ValueError, match="same mesh|mesh the network predicts"):
         evaluate.score(pred, split, full)
+
+
+def test_the_shipped_baseline_reads_its_images():
+    # a regression head whose units died predicts one pose for every image; the shipped one must not
+    from hybrik_lite import synthetic
+
+    net, payload = checkpoint.load_model(checkpoint.shipped_checkpoint_path("baseline_cpu_small.pt"))
+    assert payload["config"]["model"]["kind"] == "regression"
+    images = synthetic.load_split()["image"][:16]
+    out = evaluate.predict(net, images, mode="direct", keys=("joints", "camera"))
+    spread = out["joints"][:, :24].std(0).norm(dim=-1).mean()      # metres, across images
+    assert spread > 0.02, f"the baseline's joints barely change from image to image (spread {spread:.4f} m)"
