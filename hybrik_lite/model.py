@@ -471,9 +471,9 @@ class RegressionBaseline(_BodyHolder):
         self.input = _ImageInput(config.image_size)
         self.backbone = ResNet(config.backbone, config.width)
         c = self.backbone.out_channels
-        # Leaky: with plain ReLUs, HybrIK's recipe (Adam, lr 1e-3) killed this trunk (after 3,250 steps 0.4% of
-        # the first layer's units ever active, the same output for every image), probably pushed below zero by the large gradients
-        # that reach it through the body model. HybrIK's parameter head keeps its ReLUs.
+        # Leaky: with plain ReLUs, HybrIK's recipe (Adam, lr 1e-3) killed this trunk (after 3,250 steps 0.4%
+        # of the first layer's units ever active, the same output for every image), probably pushed below
+        # zero by the large gradients that reach it through the body model. HybrIK's head keeps its ReLUs.
         self.trunk = nn.Sequential(nn.Linear(c, config.fc_dim), nn.LeakyReLU(0.1, inplace=True), nn.Dropout(config.dropout),
                                    nn.Linear(config.fc_dim, config.fc_dim), nn.LeakyReLU(0.1, inplace=True),
                                    nn.Dropout(config.dropout))
