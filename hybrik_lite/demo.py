@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import camera, checkpoint, skeleton, synthetic, viz
+from . import camera, checkpoint, synthetic, viz
 
 __all__ = ["load_image", "predict", "figure", "main"]
 
@@ -65,10 +65,7 @@ def figure(image: torch.Tensor, out: dict, faces: torch.Tensor, title: str = "")
     ax[0].imshow(img)
     ax[0].set_title("input")
     ax[1].imshow(img)
-    colors = viz.bone_colors()
-    for j, p in enumerate(skeleton.PARENTS):
-        if p >= 0:
-            ax[1].plot(uv[[p, j], 0] - 0.5, uv[[p, j], 1] - 0.5, color=colors[j], lw=1.5)
+    viz.draw_skeleton_2d(ax[1], uv)
     ax[1].scatter(uv[:, 0] - 0.5, uv[:, 1] - 0.5, s=6, c="k")
     ax[1].set_title("2D joints")
     ax[2].imshow(overlay)

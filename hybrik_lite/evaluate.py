@@ -54,9 +54,9 @@ def modes_of(net) -> tuple[str, ...]:
 
 @torch.no_grad()
 def predict(net, images: torch.Tensor, *, mode: str, batch_size: int = 64, device="cpu",
-            keys=("joints", "vertices", "transl", "betas", "uvd")) -> dict:
+            keys=("joints", "vertices", "transl", "betas", "uvd"), output_device="cpu") -> dict:
     """Run ``net`` in eval mode on ``images`` ``(N, 3, S, S)`` in batches; returns the outputs named
-    in ``keys`` concatenated on the CPU (e.g. ``joints`` ``(N, 29, 3)`` root-relative, ``vertices``
+    in ``keys`` concatenated on ``output_device`` (e.g. ``joints`` ``(N, 29, 3)`` root-relative, ``vertices``
     ``(N, V, 3)`` root-relative, ``transl`` ``(N, 3)`` the root in the camera frame). ``mode``:
     one of :func:`modes_of` (``"adaptive"``/``"naive"`` IK, or ``"direct"``)."""
     if mode not in modes_of(net):
@@ -66,42 +66,47 @@ def predict(net, images: torch.Tensor, *, mode: str, batch_size: int = 64, devic
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size].to(device)
         out = net(batch) if mode == "direct" else net(batch, ik_mode=mode)
-        parts.append({k: out[k].float().cpu() for k in keys if k in out})
+        parts.append({k: out[k].float().to(output_device) for k in keys if k in out})
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
 @torch.no_grad()
-def score(pred: dict, split: dict, body, *, batch_size: int = 64) -> dict:
-    """Per-sample errors of predictions ``pred`` (:func:`predict`) against a split's truth.
+def score(predictions: dict, split: dict, body, *, batch_size: int = 64) -> dict:
+    """Per-sample errors of several models' predictions against a split's truth.
 
-    Returns ``(N,)`` tensors ``mpjpe``, ``pa_mpjpe``, ``pve`` (metres; 24 SMPL joints, root-aligned
-    and similarity-aligned; the mesh root-aligned), ``reproj_px`` (the mesh's vertices projected
-    with the predicted root against the true ones, mean pixels) and ``per_joint`` ``(N, 24)``
-    (root-aligned, metres). The truth comes from ``body`` (on its device) with the split's pose and
-    shape, so ``pred["vertices"]`` must be on the same mesh.
+    ``predictions``: ``name -> `` :func:`predict`'s output. Returns ``name -> {...}`` with ``(N,)``
+    tensors ``mpjpe``, ``pa_mpjpe``, ``pve`` (metres; 24 SMPL joints, root-aligned and
+    similarity-aligned; the mesh root-aligned), ``reproj_px`` (the mesh's vertices projected with
+    the predicted root against the true ones, mean pixels) and ``per_joint`` ``(N, 24)``
+    (root-aligned, metres), on the CPU. The truth comes from ``body`` (on its device) with the
+    split's pose and shape, once per batch for all the predictions, so their ``vertices`` must be
+    on the same mesh.
     """
     device = body.v_template.device
     n, S = len(split["image"]), split["image"].shape[-1]
     K = camera.intrinsics(S, device=device)
-    rows = {k: [] for k in ("mpjpe", "pa_mpjpe", "pve", "reproj_px", "per_joint")}
+    rows = {name: {k: [] for k in ("mpjpe", "pa_mpjpe", "pve", "reproj_px", "per_joint")} for name in predictions}
     for start in range(0, n, batch_size):
         sl = slice(start, start + batch_size)
         gt = body(split["betas"][sl].to(device), split["pose"][sl].to(device))
         gt_joints = gt.joints[:, :24] - gt.joints[:, :1]
         gt_vertices = gt.vertices - gt.joints[:, :1]
         gt_uv = camera.project(gt_vertices + split["joints_cam"][sl, :1].to(device), K)
-        joints = pred["joints"][sl, :24].to(device)
-        vertices = pred["vertices"][sl].to(device)
-        if vertices.shape != gt_vertices.shape:
-            raise ValueError(f"predicted vertices {tuple(vertices.shape)} and the body's {tuple(gt_vertices.shape)} "
-                             f"differ: score on the same mesh the network predicts (load the network with body=that body)")
-        rows["mpjpe"].append(metrics.mpjpe(joints, gt_joints))
-        rows["pa_mpjpe"].append(metrics.pa_mpjpe(joints, gt_joints))
-        rows["pve"].append(metrics.pve(vertices, gt_vertices))
-        rows["per_joint"].append(metrics.joint_errors(joints, gt_joints))
-        uv = camera.project(vertices + pred["transl"][sl, None].to(device), K)
-        rows["reproj_px"].append((uv - gt_uv).norm(dim=-1).mean(-1))
-    return {k: torch.cat(v).cpu() for k, v in rows.items()}
+        for name, pred in predictions.items():
+            joints = pred["joints"][sl, :24].to(device)
+            vertices = pred["vertices"][sl].to(device)
+            if vertices.shape != gt_vertices.shape:
+                raise ValueError(f"{name}: predicted vertices {tuple(vertices.shape)} and the body's "
+                                 f"{tuple(gt_vertices.shape)} differ: score on the same mesh the network predicts "
+                                 f"(load the network with body=that body)")
+            row = rows[name]
+            row["mpjpe"].append(metrics.mpjpe(joints, gt_joints))
+            row["pa_mpjpe"].append(metrics.pa_mpjpe(joints, gt_joints))
+            row["pve"].append(metrics.pve(vertices, gt_vertices))
+            row["per_joint"].append(metrics.joint_errors(joints, gt_joints))
+            uv = camera.project(vertices + pred["transl"][sl, None].to(device), K)
+            row["reproj_px"].append((uv - gt_uv).norm(dim=-1).mean(-1))
+    return {name: {k: torch.cat(v).cpu() for k, v in row.items()} for name, row in rows.items()}
 
 
 def summarise(per_sample: dict, views: list[str]) -> dict:
@@ -127,10 +132,11 @@ def evaluate(net, split: dict, body, *, modes=None, batch_size: int = 64, device
     views = view_of(split["pose"][:, 0])
     result = {"samples": len(split["image"]), "image_size": split["image"].shape[-1],
               "views": {v: views.count(v) for v in VIEWS}, "modes": {}}
-    for mode in modes:
-        pred = predict(net, split["image"], mode=mode, batch_size=batch_size, device=device,
-                       keys=("joints", "vertices", "transl"))
-        result["modes"][mode] = summarise(score(pred, split, body, batch_size=batch_size), views)
+    preds = {mode: predict(net, split["image"], mode=mode, batch_size=batch_size, device=device,
+                           keys=("joints", "vertices", "transl"), output_device=body.v_template.device)
+             for mode in modes}
+    for mode, per_sample in score(preds, split, body, batch_size=batch_size).items():
+        result["modes"][mode] = summarise(per_sample, views)
     return result
 
 

@@ -222,14 +222,15 @@ class StepBatches(torch.utils.data.Dataset):
 # Validation
 # ---------------------------------------------------------------------------------------
 
-def validate(net, split: dict, *, batch_size: int = 64, device="cpu", ik_mode: str = "adaptive") -> dict:
-    """MPJPE, PA-MPJPE and PVE in mm on a split (:func:`hybrik_lite.evaluate.evaluate` with one IK mode,
-    on the network's own mesh); the network's train/eval mode is restored."""
+def validate(net, split: dict, *, batch_size: int = 64, device="cpu") -> dict:
+    """MPJPE, PA-MPJPE and PVE in mm on a split (:func:`hybrik_lite.evaluate.evaluate` in the network's
+    first test mode: adaptive IK for HybrIK, direct for the baseline; on the network's own mesh); the
+    network's train/eval mode is restored."""
     from . import evaluate
 
     was_training = net.training
     body = net.hybrik.body if hasattr(net, "hybrik") else net.body
-    mode = "direct" if evaluate.modes_of(net) == ("direct",) else ik_mode     # the baseline has no IK
+    mode = evaluate.modes_of(net)[0]
     scores = evaluate.evaluate(net, split, body, modes=(mode,), batch_size=batch_size, device=device)
     net.train(was_training)
     summary = scores["modes"][mode]
@@ -269,6 +270,7 @@ def _truncate_log(path: Path, step: int) -> None:
     """Keep the records of ``metrics.jsonl`` up to ``step`` (rewritten atomically; a missing log is fine)."""
     if not path.exists():
         return
+
     def step_of(record: dict) -> int:
         return record["validation"]["step"] if "validation" in record else record["step"]
 

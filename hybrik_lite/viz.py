@@ -12,7 +12,7 @@ from . import skeleton
 
 __all__ = ["to_numpy", "view_coordinates", "plot_skeleton", "mesh_figure", "add_skeleton", "add_points", "bone_colors",
            "PIPELINE_STAGES", "PARAMETER_STAGE", "pipeline_figure", "mesh_overlay",
-           "prediction_figure", "figure_png"]
+           "draw_skeleton_2d", "prediction_figure", "figure_png"]
 
 _SIDE_COLORS = {"left": "#1f77b4", "right": "#d62728", "mid": "#2ca02c"}
 
@@ -234,11 +234,14 @@ def mesh_overlay(images: torch.Tensor, vertices_cam: torch.Tensor, faces: torch.
     return blended.clip(0, 1), mask
 
 
-def _draw_joints_2d(ax, uv, color, *, parents=skeleton.PARENTS, lw=1.5, gid=None):
+def draw_skeleton_2d(ax, uv, color=None, *, parents=skeleton.PARENTS, lw=1.5, gid=None):
+    """Bones of ``uv`` ``(J, 2)`` (pixels, centres at integers + 0.5) on an image axis: one line per
+    bone to its parent, in ``color`` (one colour, or one per joint; default :func:`bone_colors`)."""
     uv = to_numpy(uv)
+    colors = bone_colors(parents) if color is None else [color] * len(uv) if isinstance(color, str) else color
     for j, p in enumerate(parents[: len(uv)]):
         if p >= 0:
-            ax.plot(uv[[p, j], 0] - 0.5, uv[[p, j], 1] - 0.5, color=color, lw=lw, gid=gid)
+            ax.plot(uv[[p, j], 0] - 0.5, uv[[p, j], 1] - 0.5, color=colors[j], lw=lw, gid=gid)
 
 
 def prediction_figure(image, truth_joints_2d, predictions, faces, K, *, title: str = ""):
@@ -258,16 +261,12 @@ def prediction_figure(image, truth_joints_2d, predictions, faces, K, *, title: s
     overlays, _ = mesh_overlay(image[None].expand(len(names), -1, -1, -1), vertices, faces, K)
     fig, axes = plt.subplots(1, 1 + len(names), figsize=(3.3 * (1 + len(names)), 3.6))
     axes[0].imshow(image.permute(1, 2, 0).cpu().numpy())
-    _draw_joints_2d(axes[0], truth_joints_2d, "white", gid="truth")
+    draw_skeleton_2d(axes[0], truth_joints_2d, "white", gid="truth")
     axes[0].set_title("input and the true 2D skeleton", fontsize=9)
-    colors = bone_colors()
     for ax, name, overlay in zip(axes[1:], names, overlays):
         ax.imshow(overlay)
-        _draw_joints_2d(ax, truth_joints_2d, "white", lw=0.8, gid="truth")
-        uv = to_numpy(predictions[name]["joints_2d"])
-        for j, p in enumerate(skeleton.PARENTS[: len(uv)]):
-            if p >= 0:
-                ax.plot(uv[[p, j], 0] - 0.5, uv[[p, j], 1] - 0.5, color=colors[j], lw=1.5, gid=name)
+        draw_skeleton_2d(ax, truth_joints_2d, "white", lw=0.8, gid="truth")
+        draw_skeleton_2d(ax, predictions[name]["joints_2d"], gid=name)
         errors = " | ".join(f"{k} {v:.0f}" for k, v in predictions[name].get("errors", {}).items())
         ax.set_title(f"{name}\n{errors}", fontsize=9)
     for ax in axes:

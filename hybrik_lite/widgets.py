@@ -24,8 +24,8 @@ from .kinematics import forward_kinematics, rodrigues
 
 __all__ = ["POSE_SLIDERS", "pose_from_sliders", "pose_shape_figure", "pose_shape_explorer",
            "DEMO_POSE", "demo_pose", "joint_rotation", "twist_swing_figure", "move_target",
-           "ik_figure", "ik_explorer_figure", "twist_swing_explorer", "ik_explorer", "browse_order",
-           "prediction_browser"]
+           "ik_figure", "ik_explorer_figure", "twist_swing_explorer", "ik_explorer", "browse_orders",
+           "browse_order", "prediction_browser"]
 
 
 def _betas(bm, betas=None) -> torch.Tensor:
@@ -281,6 +281,12 @@ def ik_explorer(bm):
 
 # --- notebook 07: predictions of trained models -----------------------------------------------
 
+def browse_orders(names) -> list[str]:
+    """The orders :func:`browse_order` knows for models ``names``."""
+    names = list(names)
+    return ["index"] + [f"worst {k}" for k in names] + [f"{x} beats {y}" for x in names for y in names if x != y]
+
+
 def browse_order(errors: Mapping[str, Mapping[str, torch.Tensor]], order: str, metric: str = "MPJPE") -> list[int]:
     """Sample indices in the order a browser shows them: ``"index"``, or ``"worst <name>"`` (that
     model's ``metric`` descending), or ``"<a> beats <b>"`` (``b``'s error minus ``a``'s, descending).
@@ -295,8 +301,7 @@ def browse_order(errors: Mapping[str, Mapping[str, torch.Tensor]], order: str, m
     if a in errors and b in errors:
         gap = torch.as_tensor(errors[b][metric]) - torch.as_tensor(errors[a][metric])
         return torch.argsort(gap, descending=True).tolist()
-    options = ["index"] + [f"worst {k}" for k in names] + [f"{x} beats {y}" for x in names for y in names if x != y]
-    raise ValueError(f"unknown order {order!r}; expected one of {options}")
+    raise ValueError(f"unknown order {order!r}; expected one of {browse_orders(names)}")
 
 
 def prediction_browser(images, truth_joints_2d, predictions, faces, K):
@@ -312,9 +317,7 @@ def prediction_browser(images, truth_joints_2d, predictions, faces, K):
     import ipywidgets as widgets
 
     errors = {name: p["errors"] for name, p in predictions.items()}
-    names = list(predictions)
-    options = ["index"] + [f"worst {k}" for k in names] + [f"{x} beats {y}" for x in names for y in names if x != y]
-    menu = widgets.Dropdown(options=options, value="index", description="order")
+    menu = widgets.Dropdown(options=browse_orders(predictions), value="index", description="order")
     slider = widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="sample", continuous_update=False,
                                layout=widgets.Layout(width="500px"))
     caption = widgets.HTML()

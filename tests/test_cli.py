@@ -148,14 +148,14 @@ def test_the_baseline_is_scored_in_its_one_mode_and_ik_modes_are_refused():
         evaluate.predict(base, split["image"], mode="adaptive")
     # the per-sample scores average to the summary, and predictions in two batch sizes agree
     pred = evaluate.predict(base, split["image"], mode="direct", batch_size=3)
-    per = evaluate.score(pred, split, body, batch_size=2)
+    per = evaluate.score({"direct": pred}, split, body, batch_size=2)["direct"]
     assert per["mpjpe"].shape == (4,) and per["per_joint"].shape == (4, 24)
     assert abs(float(per["mpjpe"].mean()) * 1000 - result["modes"]["direct"]["mpjpe_mm"]) < 1e-3
     again = evaluate.predict(base, split["image"], mode="direct", batch_size=4)
     assert torch.allclose(again["joints"], pred["joints"], atol=1e-5)
     full = body_model.load(resolution="full")
     with pytest.raises(ValueError, match="same mesh|mesh the network predicts"):
-        evaluate.score(pred, split, full)
+        evaluate.score({"direct": pred}, split, full)
 
 
 def test_the_shipped_baseline_is_alive():
