@@ -1,58 +1,82 @@
-"""Benchmark: our from-scratch SMPL forward pass vs smplx's, same model, same inputs.
+"""Benchmark of the body model: what users call, ``bm(betas, pose)``, against smplx on the same model.
 
-    python bench/fk_bench.py [--resolution full|low] [--threads 2] [--repeats 5]
+    python bench/fk_bench.py                    # 1 thread, batch 1, 64, 1024, both models
+    python bench/fk_bench.py --threads 2 --rounds 5 --batches 64
 
-Prints, for batch 1, 64 and 1024 (float32, CPU), the best-of-N time of each and the ratio
-(ours / smplx; below 1 means ours is faster), and the largest vertex difference.
+Times, in one run, interleaved round by round, float32 (and on CUDA when present):
+- ``bm(betas, rot_mats)``: hybrik-lite's forward (:class:`hybrik_lite.body_model.BodyModel`);
+- ``smplx.SMPLLayer(betas=, global_orient=, body_pose=)``: smplx's layer on the same arrays (the
+  layer ``bm`` holds, so the inputs and the model are identical; it shares no code with ours);
+- ``smplx.lbs.lbs``: smplx's bare function underneath the layer (no leaf joints, no wrapping).
+All three get rotation matrices, so no one converts axis-angles. Prints the medians, the ratio
+SMPLLayer / ours (above 1: ours is faster; the target is >= 1.5 at batch 64 and 1024) and the
+largest vertex difference, on two models: the shipped open model (no pose correctives) and an
+SMPL-format model with nonzero ``posedirs`` (the open model's arrays plus random correctives of
+SMPL's magnitude, since the licensed SMPL file is not here).
+
+Recorded (2 CPU cores, torch 2.13.0 CPU, 1 thread, other work sharing the machine):
+
+    (filled in below by the last run; see the issue note for the before/after tables)
 """
-import argparse
-import time
+from __future__ import annotations
 
+import argparse
+import platform
+
+import numpy as np
 import smplx.lbs
 import torch
 
-from hybrik_lite import body_model, kinematics, skeleton
+from _timing import median_times
+from hybrik_lite import body_model, kinematics
 
 
-def best_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def with_pose_correctives(seed: int = 0) -> body_model.BodyModel:
+    """The open model's arrays with random pose correctives (std 3 mm per unit of R - I, like SMPL's)."""
+    with np.load(body_model.default_model_path()) as f:
+        data = {k: f[k] for k in f.files}
+    rng = np.random.default_rng(seed)
+    data["posedirs"] = rng.normal(0, 0.003, data["posedirs"].shape).astype(np.float32)
+    return body_model.BodyModel(data, name="open model + random posedirs")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--resolution", default="full", choices=["full", "low"])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default: by batch)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64, 1024])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    bm = body_model.load(resolution=args.resolution)
-    print(f"model: {bm.v_template.shape[0]} vertices | float32 | CPU | {args.threads} threads | "
-          f"best of {args.repeats}")
-    print(f"{'batch':>6} {'ours (ms)':>10} {'smplx (ms)':>11} {'ratio':>7} {'max |dv| (m)':>13}")
-    for batch in args.batches:
-        g = torch.Generator().manual_seed(batch)
-        betas = torch.randn(batch, 10, generator=g)
-        pose = torch.randn(batch, 24, 3, generator=g) * 0.3
-        with torch.no_grad():
-            def ours():
-                return kinematics.smpl_forward(betas, kinematics.rodrigues(pose), bm.v_template, bm.shapedirs,
-                                               bm.posedirs, bm.J_regressor, skeleton.SMPL_PARENTS,
-                                               bm.lbs_weights)[0]
-
-            def theirs():
-                return smplx.lbs.lbs(betas, pose.reshape(batch, -1), bm.v_template, bm.shapedirs, bm.posedirs,
-                                     bm.J_regressor, bm.smpl_parents, bm.lbs_weights, pose2rot=True)[0]
-
-            t_ours, t_theirs = best_time(ours, args.repeats), best_time(theirs, args.repeats)
-            diff = (ours() - theirs()).abs().max().item()
-        print(f"{batch:>6} {t_ours * 1e3:>10.2f} {t_theirs * 1e3:>11.2f} {t_ours / t_theirs:>7.2f} {diff:>13.2e}")
+    cuda = f"yes: {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "no CUDA device"
+    print(f"hybrik-lite body-model benchmark | torch {torch.__version__} | {platform.machine()} | "
+          f"{args.threads} thread(s) | float32 | CUDA: {cuda}")
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    models = [body_model.load(), with_pose_correctives()]
+    for device in devices:
+        for bm in models:
+            bm = bm.to(device)
+            print(f"\n== {bm.name.split('/')[-1]}: {bm.v_template.shape[0]} vertices, posedirs "
+                  f"{'nonzero' if bm.posedirs.any() else 'zero'}, {device} (median ms) ==")
+            print(f"{'batch':>6} {'bm(betas, pose)':>16} {'SMPLLayer':>10} {'lbs':>8} {'SMPLLayer/ours':>15} "
+                  f"{'lbs/ours':>9} {'max |dv| (m)':>13}")
+            for batch in args.batches:
+                g = torch.Generator().manual_seed(batch)
+                betas = torch.randn(batch, 10, generator=g).to(device)
+                rot = kinematics.rodrigues(0.5 * torch.randn(batch, 24, 3, generator=g)).to(device)
+                layer = bm.layer
+                with torch.no_grad():
+                    fns = {
+                        "ours": lambda: bm(betas, rot).vertices,
+                        "layer": lambda: layer(betas=betas, global_orient=rot[:, :1], body_pose=rot[:, 1:]).vertices,
+                        "lbs": lambda: smplx.lbs.lbs(betas, rot, layer.v_template, layer.shapedirs, layer.posedirs,
+                                                     layer.J_regressor, layer.parents, layer.lbs_weights,
+                                                     pose2rot=False)[0],
+                    }
+                    rounds = args.rounds or (30 if batch <= 64 else 7)
+                    t = median_times(fns, rounds, device)
+                    diff = (fns["ours"]() - fns["layer"]()).abs().max().item()
+                print(f"{batch:>6} {t['ours'] * 1e3:>16.2f} {t['layer'] * 1e3:>10.2f} {t['lbs'] * 1e3:>8.2f} "
+                      f"{t['layer'] / t['ours']:>14.2f}x {t['lbs'] / t['ours']:>8.2f}x {diff:>13.1e}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from hybrik_lite import body_model, kinematics, skeleton
-from tests.conftest import make_smpl_like_arrays
 
 
 def test_default_model_loads_and_has_29_joints():
@@ -57,6 +56,51 @@ def test_rest_joints_equal_forward_at_zero_pose():
     assert torch.allclose(out.rest_joints, bm.rest_joints(betas))
 
 
+def _smplx_reference(bm, betas, rot):
+    """Vertices and 24 joints from smplx's own ``lbs`` on the same arrays (shares no code with ours)."""
+    import smplx.lbs
+
+    layer = bm.layer
+    verts, joints = smplx.lbs.lbs(betas, rot, layer.v_template, layer.shapedirs, layer.posedirs,
+                                  layer.J_regressor, layer.parents, layer.lbs_weights, pose2rot=False)
+    return verts, joints
+
+
+@pytest.mark.parametrize("model", ["open", "pose_correctives"])
+def test_forward_equals_smplx(model, fake_smpl_npz, dtype):
+    """bm(betas, pose) is SMPL's M(beta, theta): smplx's lbs to 1e-6 m in float32 and 1e-12 m in float64,
+    on the open model (no pose correctives, which the forward skips) and on a model with them."""
+    bm = body_model.load() if model == "open" else body_model.load(fake_smpl_npz)
+    assert bool(bm.posedirs.any()) == (model == "pose_correctives")
+    bm = bm.to(dtype)
+    g = torch.Generator().manual_seed(3)
+    betas = torch.randn(5, 10, generator=g, dtype=torch.float64).to(dtype)
+    rot = kinematics.rodrigues(0.6 * torch.randn(5, 24, 3, generator=g, dtype=torch.float64)).to(dtype)
+    out = bm(betas, rot)
+    verts, joints = _smplx_reference(bm, betas, rot)
+    tol = 1e-6 if dtype == torch.float32 else 1e-12
+    assert (out.vertices - verts).abs().max() < tol
+    assert (out.joints[:, :24] - joints).abs().max() < tol
+    assert torch.equal(out.joints[:, 24:], out.vertices[:, bm.leaf_vertex_ids])
+    shaped = bm.v_template + torch.einsum("bk,vck->bvc", betas, bm.shapedirs)
+    rest24 = torch.einsum("jv,bvc->bjc", bm.J_regressor, shaped)
+    assert (out.rest_joints[:, :24] - rest24).abs().max() < tol
+    assert (out.rest_joints[:, 24:] - shaped[:, bm.leaf_vertex_ids]).abs().max() < tol
+
+
+def test_forward_follows_changes_to_the_models_arrays(fake_smpl_npz):
+    """The forward's cached layout is rebuilt when a buffer changes in place or the model changes dtype."""
+    bm = body_model.load(fake_smpl_npz)
+    betas, rot = torch.zeros(1, 10), kinematics.rodrigues(torch.full((1, 24, 3), 0.3))
+    before = bm(betas, rot).vertices
+    with torch.no_grad():
+        bm.layer.posedirs.zero_()
+    after = bm(betas, rot).vertices
+    assert (after - before).abs().max() > 1e-3            # the correctives are gone
+    assert (after - _smplx_reference(bm, betas, rot)[0]).abs().max() < 1e-6
+    assert bm.double()(betas.double(), rot.double()).vertices.dtype == torch.float64
+
+
 def test_leaf_joints_move_rigidly_with_their_parent():
     """On the open model, leaf vertices are skinned to their parent only, so FK of the 29-joint tree
     (leaves with identity rotation) reproduces them: the IK can then be exact."""
@@ -97,7 +141,7 @@ def test_smpl_npz_and_plain_pickle_load(fake_smpl_npz, fake_smpl_pkl):
 
 def test_chumpy_pickle_loads_without_chumpy(tmp_path, monkeypatch):
     """SMPL's original files pickle chumpy arrays; we read them with chumpy absent."""
-    arrays = make_smpl_like_arrays(seed=2)
+    arrays = body_model.toy_smpl_arrays(seed=2)
     fake = types.ModuleType("chumpy")
     fake_ch = types.ModuleType("chumpy.ch")
 
@@ -131,14 +175,14 @@ def test_chumpy_pickle_loads_without_chumpy(tmp_path, monkeypatch):
 def test_more_than_ten_shape_components(tmp_path):
     for count in (16, 300):
         path = tmp_path / f"SMPL_{count}.npz"
-        arrays = make_smpl_like_arrays(num_betas=count, num_verts=700, seed=3)
-        np.savez(path, leaf_vertex_ids=np.arange(5), **arrays)
+        arrays = body_model.toy_smpl_arrays(num_betas=count, num_verts=700, seed=3)
+        np.savez(path, **arrays)             # off SMPL's vertex count, the arrays name their leaf vertices
         bm = body_model.load(path, num_betas=count)
         assert bm.num_betas == count
         betas = torch.zeros(1, count)
         betas[0, -1] = 1.0  # the last component must be used
         moved = bm.rest_joints(betas)[0, 24:] - bm.rest_joints(torch.zeros(1, count))[0, 24:]
-        expected = torch.tensor(arrays["shapedirs"][np.arange(5), :, -1])
+        expected = torch.tensor(arrays["shapedirs"][arrays["leaf_vertex_ids"], :, -1])
         assert torch.allclose(moved, expected, atol=1e-6)
         with pytest.raises(ValueError, match="num_betas must be between 1 and"):
             body_model.load(path, num_betas=count + 1)
@@ -155,7 +199,7 @@ def test_bad_input_errors(tmp_path, fake_smpl_npz):
     (tmp_path / "broken.pkl").write_bytes(b"not a pickle")
     with pytest.raises(ValueError, match="not a readable SMPL pickle"):
         body_model.load(tmp_path / "broken.pkl")
-    arrays = make_smpl_like_arrays(num_verts=500)
+    arrays = body_model.toy_smpl_arrays(num_verts=500)
     del arrays["weights"]
     np.savez(tmp_path / "incomplete.npz", **arrays)
     with pytest.raises(ValueError, match="missing SMPL arrays"):
