@@ -36,14 +36,67 @@ from __future__ import annotations
 import argparse
 import math
 import platform
-import statistics
-import time
 
 import torch
 
+from _timing import median_times
 from hybrik_lite import body_model, ik, kinematics, metrics, skeleton, twist_swing
 
 PARENTS = skeleton.PARENTS
+
+
+# --- the reference: a plain joint-by-joint adaptive IK, written here, sharing no code with the package ---
+PLAIN_PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21]
+#: the child each SMPL joint aims its bone at (HybrIK's 29-joint tree; leaves 24..28)
+PLAIN_CHILD = {1: 4, 2: 5, 3: 6, 4: 7, 5: 8, 6: 9, 7: 10, 8: 11, 9: 12, 10: 27, 11: 28, 12: 15, 13: 16,
+               14: 17, 15: 24, 16: 18, 17: 19, 18: 20, 19: 21, 20: 22, 21: 23, 22: 25, 23: 26}
+
+
+def plain_axis_angle_to_matrix(axis, angle):
+    """Rodrigues from a unit axis (B, 3) and an angle (B,) -> (B, 3, 3)."""
+    x, y, z = axis[:, 0], axis[:, 1], axis[:, 2]
+    zero = torch.zeros_like(x)
+    k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], 1).view(-1, 3, 3)
+    s, c = torch.sin(angle)[:, None, None], torch.cos(angle)[:, None, None]
+    eye = torch.eye(3, dtype=axis.dtype, device=axis.device)
+    return eye + s * k + (1 - c) * (k @ k)
+
+
+def plain_loop_ik(joints, phi, rest):
+    """HybrIK's adaptive IK as a plain loop over joints 1..23, like the reference implementation:
+    one Python step per joint, swing and twist each built by Rodrigues from an axis and an angle.
+    joints, rest (B, 29, 3); phi (B, 23, 2) as (cos, sin) -> local rotations (B, 24, 3, 3)."""
+    eps = 1e-8
+    p = joints - joints[:, :1]
+    t = rest - rest[:, :1]
+    # root: orthogonal Procrustes on the three children
+    kids = [1, 2, 3]
+    cov = t[:, kids].transpose(1, 2) @ p[:, kids]
+    u, _, vh = torch.linalg.svd(cov)
+    v = vh.transpose(1, 2)
+    det = torch.det(v @ u.transpose(1, 2))
+    fix = torch.ones_like(cov[:, 0])
+    fix[:, 2] = det
+    root = v @ torch.diag_embed(fix) @ u.transpose(1, 2)
+    glob, pos, local = [root], [torch.zeros_like(p[:, 0])], [root]
+    for j in range(1, 24):
+        par, child = PLAIN_PARENTS[j], PLAIN_CHILD[j]
+        g = glob[par]
+        q = pos[par] + (g @ (t[:, j] - t[:, par])[:, :, None])[:, :, 0]
+        d = (g.transpose(1, 2) @ (p[:, child] - q)[:, :, None])[:, :, 0]
+        b = t[:, child] - t[:, j]
+        b_unit = b / (b.norm(dim=1, keepdim=True) + eps)
+        d_unit = d / (d.norm(dim=1, keepdim=True) + eps)
+        axis = torch.linalg.cross(b_unit, d_unit, dim=1)
+        sin_sw = axis.norm(dim=1)
+        cos_sw = (b_unit * d_unit).sum(1)
+        swing = plain_axis_angle_to_matrix(axis / (sin_sw[:, None] + eps), torch.atan2(sin_sw, cos_sw))
+        twist = plain_axis_angle_to_matrix(b_unit, torch.atan2(phi[:, j - 1, 1], phi[:, j - 1, 0]))
+        r = swing @ twist
+        local.append(r)
+        glob.append(g @ r)
+        pos.append(q)
+    return torch.stack(local, 1)
 
 
 def sample(bm, n, seed, scale=0.3):
@@ -66,32 +119,23 @@ def joint_error_mm(rot_mats, rest, joints):
 rotation_error_deg = metrics.rotation_angles_deg
 
 
-def time_call(fn, args, device, repeats):
-    """Median wall time of ``fn(*args)`` in milliseconds (after warm-up)."""
-    for _ in range(3):
-        fn(*args)
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn(*args)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
-
-
 def timing(bm, device, quick):
-    print(f"\n== time per call, float32, {device} (median) ==")
-    print(f"{'batch':>6} {'level-by-level':>16} {'joint-by-joint':>16} {'ratio':>7}")
+    print(f"\n== time per call, float32, {device}, {torch.get_num_threads()} thread(s), median of interleaved rounds ==")
+    print(f"{'batch':>6} {'solve adaptive':>15} {'solve naive':>12} {'compiled':>10} {'plain loop':>11} "
+          f"{'loop/adaptive':>14} {'loop/naive':>11} {'loop/compiled':>14}")
     for batch in (1, 64, 1024):
         rest, _, joints, phi = sample(bm, batch, seed=batch)
         args = [x.float().to(device) for x in (joints, phi, rest)]
-        repeats = (10 if quick else 50) if batch < 1024 else (5 if quick else 20)
-        level = time_call(ik.solve, args, device, repeats)
-        joint = time_call(ik.solve_joint_by_joint, args, device, repeats)
-        print(f"{batch:>6} {level:>13.2f} ms {joint:>13.2f} ms {joint / level:>6.2f}x")
+        rounds = (10 if quick else 50) if batch < 1024 else (5 if quick else 20)
+        fns = {"adaptive": lambda: ik.solve(*args), "naive": lambda: ik.solve(*args, mode="naive"),
+               "loop": lambda: plain_loop_ik(*args)}
+        if device.type == "cpu":             # the opt-in fused kernel runs on the CPU only
+            fns["compiled"] = lambda: ik.solve(*args, compiled=True)
+        t = median_times(fns, rounds, device)
+        compiled = f"{t['compiled'] * 1e3:>7.2f} ms" if "compiled" in t else f"{'-':>10}"
+        ratio = f"{t['loop'] / t['compiled']:>13.2f}x" if "compiled" in t else f"{'-':>14}"
+        print(f"{batch:>6} {t['adaptive'] * 1e3:>12.2f} ms {t['naive'] * 1e3:>9.2f} ms {compiled} {t['loop'] * 1e3:>8.2f} ms "
+              f"{t['loop'] / t['adaptive']:>13.2f}x {t['loop'] / t['naive']:>10.2f}x {ratio}")
 
 
 def accuracy(bm, n):
@@ -169,11 +213,10 @@ def noise_study(bm, n):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: other work shares the cores)")
     parser.add_argument("--quick", action="store_true", help="fewer repeats and samples")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     cuda = f"yes: {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "no"
     print(f"hybrik-lite IK benchmark | torch {torch.__version__} | {platform.processor() or platform.machine()} | "
           f"CPU threads {torch.get_num_threads()} | CUDA {cuda}")

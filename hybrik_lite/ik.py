@@ -6,7 +6,7 @@ them together along the kinematic tree, parents before children:
 
 1. **Root (pelvis).** Its three children (left hip, right hip, spine1) fix its rotation: the
    rotation ``R0`` that best maps the rest offsets ``r_k = t_k - t_0`` onto the target offsets
-   ``p_k - p_0`` (orthogonal Procrustes). With ``S = sum_k r_k p_k^T = U diag(sigma) V^T``,
+   ``d_k = p_k - p_0`` (orthogonal Procrustes). With ``H = sum_k r_k d_k^T = U diag(sigma) V^T``,
    ``R0 = V diag(1, 1, det(V U^T)) U^T``; the determinant fix rules out reflections.
 2. **Every other joint j** (child ``c``, parent's global rotation ``G_parent``): bring the
    target bone into j's own frame, ``d = G_parent^T (p_c - q_j)``, take the swing that turns the
@@ -52,16 +52,31 @@ Near a 180-degree swing (``pi - swing = delta``) the child the swing aims at sta
 the joint's rotation, and the side branches hanging from it, are only good to about
 ``eps / delta`` (bench/ik_bench.py measures it).
 
+**Speed.** Each level is a few dozen batched tensor operations, and branches that only rare
+inputs need (the root's collinear fallback, the 180-degree swing axis) run only when some sample
+needs them. For small batches the per-operation overhead of torch dominates; ``compiled=True``
+runs the chain as one fused C loop instead (``_ik_kernel.c``, the same formulas in float64; the
+backward pass differentiates this solver). bench/ik_bench.py times both against a plain
+joint-by-joint loop.
+
 Shapes: joints ``(B, 29, 3)`` (metres), phi ``(B, 23, 2)`` with joint j's twist at ``j - 1``,
 rest joints ``(B, 29, 3)``, rotations ``(B, 24, 3, 3)`` acting on column vectors.
 """
 from __future__ import annotations
 
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
 import torch
 
 from . import skeleton
 from ._checks import check_finite, check_same, check_tensor
-from .twist_swing import (_perpendicular_units, _swing_units, _twist_units, _unit_or_up,
+from .twist_swing import (_swing_units, _twist_units, _unit_or_up,
                           orthonormalize, swing_rotation, twist_cos_sin, unit_cos_sin, unit_vectors)
 
 __all__ = ["solve", "solve_joint_by_joint", "twist_from_pose", "root_rotation", "MODES"]
@@ -76,8 +91,12 @@ _CHILD = skeleton.BONE_CHILD
 LEVELS: tuple[tuple[int, ...], ...] = tuple(
     tuple(j for j in level if j < skeleton.NUM_SMPL_JOINTS)
     for level in skeleton.levels()[1:] if any(j < skeleton.NUM_SMPL_JOINTS for j in level))
-# solve() concatenates the levels' rotations, so they must come out in joint order 1..23
+# solve() concatenates the levels' rotations, so they must come out in joint order 1..23, each level
+# a run of consecutive joints whose parents all sit on the level above
 assert [j for level in LEVELS for j in level] == list(range(1, skeleton.NUM_SMPL_JOINTS))
+assert all(list(level) == list(range(level[0], level[-1] + 1)) for level in LEVELS)
+assert all(_PARENTS[j] in (above if d else (0,)) for d, (above, level) in enumerate(zip((None,) + LEVELS, LEVELS))
+           for j in level)
 
 
 # --- the root: orthogonal Procrustes ---------------------------------------------------------
@@ -125,23 +144,23 @@ class _Procrustes(torch.autograd.Function):
 def root_rotation(rest_offsets: torch.Tensor, target_offsets: torch.Tensor) -> torch.Tensor:
     """The rotation that best maps rest offsets onto target offsets (orthogonal Procrustes).
 
-    ``rest_offsets (B, K, 3)``, ``target_offsets (B, K, 3)`` (vectors from the root to its
+    ``rest_offsets (B, N, 3)``, ``target_offsets (B, N, 3)`` (vectors from the root to its
     children) -> ``R0 (B, 3, 3)`` minimising ``sum_k |R0 r_k - d_k|^2`` over proper rotations:
-    with ``S = sum_k r_k d_k^T = U diag(sigma) V^T``, ``R0 = V diag(1, 1, det(V U^T)) U^T``.
+    with ``H = sum_k r_k d_k^T = U diag(sigma) V^T``, ``R0 = V diag(1, 1, det(V U^T)) U^T``.
 
     Each set is rescaled by its largest component first (the rotation does not change), so
     tiny or huge inputs neither underflow nor overflow; float32 input is decomposed in float64
     (a float32 3x3 SVD is only good to ~1e-4 degrees, and the root's error reaches every joint).
     When the offsets are collinear (or all zero), ``sigma_2 <= 1000 eps sigma_1``, the rotation
     about their line is free; then the smallest rotation taking the principal rest direction
-    ``S v1`` onto the principal target direction ``S^T u1`` is returned (the identity when all
+    ``H v1`` onto the principal target direction ``H^T u1`` is returned (the identity when all
     offsets vanish). Gradients stay finite there.
     """
     check_tensor(rest_offsets, "rest_offsets", (None, 3))
     check_tensor(target_offsets, "target_offsets", (None, 3))
     check_same({"rest_offsets": rest_offsets, "target_offsets": target_offsets})
     if rest_offsets.shape != target_offsets.shape or rest_offsets.dim() != 3:
-        raise ValueError(f"rest_offsets and target_offsets must both be (B, K, 3), got "
+        raise ValueError(f"rest_offsets and target_offsets must both be (B, N, 3), got "
                          f"{tuple(rest_offsets.shape)} and {tuple(target_offsets.shape)}")
 
     def rescaled(x):
@@ -151,10 +170,11 @@ def root_rotation(rest_offsets: torch.Tensor, target_offsets: torch.Tensor) -> t
     cov = rescaled(rest_offsets).transpose(-1, -2) @ rescaled(target_offsets)   # sum r_k d_k^T
     rot, u1, v1, sigma = _Procrustes.apply(cov)
     degenerate = sigma[..., 1] <= 1000 * torch.finfo(sigma.dtype).eps * sigma[..., 0]
+    if not bool(degenerate.any()):                                      # the usual case: no fallback
+        return rot
     along_rest = (cov @ v1[..., None])[..., 0]                          # sigma_1 u_1
     along_target = (cov.transpose(-1, -2) @ u1[..., None])[..., 0]      # sigma_1 v_1
-    fallback = swing_rotation(along_rest, along_target)                 # computed always: no sync
-    return torch.where(degenerate[..., None, None], fallback, rot)
+    return torch.where(degenerate[..., None, None], swing_rotation(along_rest, along_target), rot)
 
 
 # --- input checks ------------------------------------------------------------------------------
@@ -192,46 +212,50 @@ class _Prepared:
         parent_ids = [_PARENTS[j] for j in joint_ids]
         self.rest_offsets = rest_joints[:, joint_ids] - rest_joints[:, parent_ids]   # (B, 23, 3)
         self.rest_dirs = _unit_or_up(rest_joints[:, child_ids] - rest_joints[:, joint_ids])
-        self.perps = _perpendicular_units(self.rest_dirs)
         cos, sin = unit_cos_sin(phi[..., 0], phi[..., 1])
         self.twists = _twist_units(self.rest_dirs, cos, sin)                      # (B, 23, 3, 3)
         root_kids = list(ROOT_CHILDREN)
         self.root = root_rotation(rest_joints[:, root_kids] - rest_joints[:, :1], targets[:, root_kids])
 
 
-def _joint_rotations(g_parent, aim_from, target_child, rest_dir, perp, twist):
+def _joint_rotations(g_parent, aim_from, target_child, rest_dir, twist, perp=None):
     """Local rotations of joints whose parents are solved. Shapes ``(B, L, ...)``.
 
     ``g_parent (B, L, 3, 3)`` parents' global rotations, ``aim_from (B, L, 3)`` where each
-    joint aims from, ``target_child (B, L, 3)``, ``rest_dir``/``perp (B, L, 3)`` the unit rest bone
-    and its fallback swing axis, ``twist (B, L, 3, 3)``. Returns ``R_j (B, L, 3, 3)``.
+    joint aims from, ``target_child (B, L, 3)``, ``rest_dir (B, L, 3)`` the unit rest bone,
+    ``twist (B, L, 3, 3)``, ``perp`` the bones' fallback swing axes if known (else computed only
+    when some swing is a flip). Returns ``R_j (B, L, 3, 3)``.
     """
     aim = target_child - aim_from
-    aim_local = (g_parent.transpose(-1, -2) @ aim[..., None])[..., 0]   # in the joint's frame
+    aim_local = (aim[..., None, :] @ g_parent)[..., 0, :]               # G_parent^T aim: the joint's frame
     direction, no_aim = unit_vectors(aim_local)
-    direction = torch.where(no_aim[..., None], rest_dir, direction)    # zero bone: no swing
+    if bool(no_aim.any()):
+        direction = torch.where(no_aim[..., None], rest_dir, direction)  # zero bone: no swing
     swing = _swing_units(rest_dir, direction, perp)
     return orthonormalize(swing @ twist)
 
 
-_INDEX_CACHE: dict = {}
+_PLAN_CACHE: dict = {}
 
 
-def _level_indices(device):
-    """Per level: (joints, parent list, then index tensors on ``device`` of the bone children,
-    the twist slots ``j - 1`` and the joints themselves)."""
+def _level_plan(device):
+    """Per level of :data:`LEVELS`: the joints' twist slots ``j - 1`` as a slice (each level lists
+    consecutive joints), each joint's parent's position in the level above, and the bone
+    children, as index tensors on ``device``. Cached per device."""
     key = str(device)
-    if key not in _INDEX_CACHE:
-        def index(ids):
-            return torch.tensor(ids, dtype=torch.long, device=device)
-        _INDEX_CACHE[key] = [(level, [_PARENTS[j] for j in level], index([_CHILD[j] for j in level]),
-                              index([j - 1 for j in level]), index(list(level)))
-                             for level in LEVELS]
-    return _INDEX_CACHE[key]
+    if key not in _PLAN_CACHE:
+        plan, above = [], [0]
+        for level in LEVELS:
+            plan.append((slice(level[0] - 1, level[-1]),
+                         torch.tensor([above.index(_PARENTS[j]) for j in level], device=device),
+                         torch.tensor([_CHILD[j] for j in level], device=device)))
+            above = list(level)
+        _PLAN_CACHE[key] = plan
+    return _PLAN_CACHE[key]
 
 
 def solve(joints: torch.Tensor, phi: torch.Tensor, rest_joints: torch.Tensor,
-          mode: str = "adaptive", detach_targets: bool = False) -> torch.Tensor:
+          mode: str = "adaptive", detach_targets: bool = False, compiled: bool = False) -> torch.Tensor:
     """HybrIK's analytical IK, one batched step per tree level.
 
     Args:
@@ -243,6 +267,11 @@ def solve(joints: torch.Tensor, phi: torch.Tensor, rest_joints: torch.Tensor,
             the target of the joint).
         detach_targets: cut the gradient to ``joints`` (as HybrIK does in training); gradients
             still reach ``phi`` and ``rest_joints``.
+        compiled: run the joint chain as one fused C loop (CPU only; compiled with the system's
+            C compiler on first use, then cached). Same result to rounding (computed in float64,
+            so a little more accurate in float32), same gradients (the backward pass recomputes
+            with this plain-torch solver), several times faster for small batches. Off by
+            default: the plain-torch solver is the teaching version and runs on every device.
 
     Returns:
         ``(B, 24, 3, 3)`` local joint rotations (the root's is global), proper rotations to
@@ -252,30 +281,26 @@ def solve(joints: torch.Tensor, phi: torch.Tensor, rest_joints: torch.Tensor,
         ValueError for wrong shapes, dtypes, devices, an unknown mode or non-finite values.
     """
     _check_inputs(joints, phi, rest_joints, mode)
+    if compiled:
+        return _CompiledSolve.apply(joints, phi, rest_joints, mode, detach_targets)
     if detach_targets:
         joints = joints.detach()
     prep = _Prepared(joints, phi, rest_joints)
     adaptive = mode == "adaptive"
-    global_rot = {0: prep.root}
-    position = {0: torch.zeros_like(prep.targets[:, 0])}                # q, root-relative
-    local = [prep.root[:, None]]
-    for level, parents, children, slots, ids in _level_indices(joints.device):
-        g_parent = torch.stack([global_rot[p] for p in parents], 1)       # (B, L, 3, 3)
+    g_level = prep.root[:, None]                                        # (B, L, 3, 3), level by level
+    q_level = torch.zeros_like(prep.targets[:, :1])                     # q, root-relative
+    local = [g_level]
+    for slots, parent_pos, children in _level_plan(joints.device):
+        g_parent = g_level.index_select(1, parent_pos)                  # parents sit on the level above
         if adaptive:
-            q_parent = torch.stack([position[p] for p in parents], 1)
-            offsets = prep.rest_offsets.index_select(1, slots)
-            aim_from = q_parent + (g_parent @ offsets[..., None])[..., 0]
+            offsets = prep.rest_offsets[:, slots]
+            aim_from = q_level.index_select(1, parent_pos) + (g_parent @ offsets[..., None])[..., 0]
         else:
-            aim_from = prep.targets.index_select(1, ids)
+            aim_from = prep.targets[:, slots.start + 1:slots.stop + 1]
         rot = _joint_rotations(g_parent, aim_from, prep.targets.index_select(1, children),
-                               prep.rest_dirs.index_select(1, slots), prep.perps.index_select(1, slots),
-                               prep.twists.index_select(1, slots))
+                               prep.rest_dirs[:, slots], prep.twists[:, slots])
         local.append(rot)
-        g_joint = g_parent @ rot
-        for k, j in enumerate(level):
-            global_rot[j] = g_joint[:, k]
-            if adaptive:
-                position[j] = aim_from[:, k]
+        g_level, q_level = g_parent @ rot, aim_from
     return torch.cat(local, 1)  # levels list the joints in index order (checked at import)
 
 
@@ -305,8 +330,7 @@ def solve_joint_by_joint(joints: torch.Tensor, phi: torch.Tensor, rest_joints: t
         rest_dir = _unit_or_up(rest[:, child] - rest[:, j])
         twist = _twist_units(rest_dir, *unit_cos_sin(phi[:, j - 1, 0], phi[:, j - 1, 1]))
         local.append(_joint_rotations(g_parent[:, None], aim_from[:, None], targets[:, child][:, None],
-                                      rest_dir[:, None], _perpendicular_units(rest_dir)[:, None],
-                                      twist[:, None])[:, 0])
+                                      rest_dir[:, None], twist[:, None])[:, 0])
         global_rot[j] = g_parent @ local[j]
     return torch.stack(local, 1)
 
@@ -331,3 +355,79 @@ def twist_from_pose(rot_mats: torch.Tensor, rest_joints: torch.Tensor) -> torch.
     bones = rest_joints[:, [_CHILD[j] for j in joint_ids]] - rest_joints[:, joint_ids]
     _, cos, sin = twist_cos_sin(rot_mats[:, 1:], bones)
     return torch.stack([cos, sin], -1)
+
+
+# --- the opt-in fused kernel (solve(..., compiled=True)) ----------------------------------------
+_KERNEL_SOURCE = Path(__file__).with_name("_ik_kernel.c")
+_kernel_function = None
+
+
+def _kernel():
+    """The fused joint chain of ``_ik_kernel.c``, compiled with the system's C compiler on first use.
+
+    The shared library is cached in ``$HYBRIK_LITE_CACHE`` (default ``~/.cache/hybrik_lite``) under
+    a name that hashes the source, so an edited kernel is rebuilt.
+    """
+    global _kernel_function
+    if _kernel_function is None:
+        source = _KERNEL_SOURCE.read_bytes()
+        digest = hashlib.sha256(source + platform.machine().encode()).hexdigest()[:16]
+        cache = Path(os.environ.get("HYBRIK_LITE_CACHE", Path.home() / ".cache" / "hybrik_lite"))
+        library = cache / f"ik_kernel_{digest}.so"
+        if not library.exists():
+            compiler = os.environ.get("CC", "cc")
+            if shutil.which(compiler) is None:
+                raise RuntimeError(f"ik.solve(..., compiled=True) needs a C compiler ({compiler!r} was not found; "
+                                   f"install gcc, or set CC), or use the default compiled=False")
+            cache.mkdir(parents=True, exist_ok=True)
+            partial = library.with_name(f"{library.stem}.{os.getpid()}.partial.so")
+            build = subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-o", str(partial), str(_KERNEL_SOURCE),
+                                    "-lm"], capture_output=True, text=True)
+            if build.returncode != 0:
+                raise RuntimeError(f"compiling {_KERNEL_SOURCE.name} failed ({compiler}):\n{build.stderr[-2000:]}\n"
+                                   f"use the default compiled=False")
+            os.replace(partial, library)                 # atomic: no half-written library is ever loaded
+        function = ctypes.CDLL(str(library)).ik_chain
+        function.restype = None
+        function.argtypes = [ctypes.c_long] + [ctypes.c_void_p] * 6 + [ctypes.c_int, ctypes.c_double, ctypes.c_void_p]
+        _kernel_function = function
+    return _kernel_function
+
+
+#: the tree as the kernel reads it: parents and bone children of joints 0..23 (the root's entries unused)
+_TREE = (torch.tensor(_PARENTS[:skeleton.NUM_SMPL_JOINTS], dtype=torch.long),
+         torch.tensor(_CHILD[:skeleton.NUM_SMPL_JOINTS], dtype=torch.long))
+
+
+class _CompiledSolve(torch.autograd.Function):
+    """:func:`solve` with the chain in C (float64); the backward pass differentiates the plain solver."""
+
+    @staticmethod
+    def forward(ctx, joints, phi, rest_joints, mode, detach_targets):
+        if joints.device.type != "cpu":
+            raise ValueError(f"ik.solve(..., compiled=True) runs on the CPU, got tensors on {joints.device}; "
+                             f"use compiled=False on {joints.device.type}")
+        ctx.save_for_backward(joints, phi, rest_joints)
+        ctx.mode, ctx.detach_targets = mode, detach_targets
+        targets = (joints - joints[:, :1]).double().contiguous()
+        rest = rest_joints.double().contiguous()
+        kids = list(ROOT_CHILDREN)
+        root = root_rotation(rest[:, kids] - rest[:, :1], targets[:, kids]).contiguous()
+        phi64 = phi.double().contiguous()
+        out = torch.empty(joints.shape[0], skeleton.NUM_SMPL_JOINTS, 3, 3, dtype=torch.float64)
+        parents, children = _TREE
+        _kernel()(joints.shape[0], targets.data_ptr(), rest.data_ptr(), phi64.data_ptr(), root.data_ptr(),
+                  parents.data_ptr(), children.data_ptr(), int(mode == "adaptive"),
+                  float(torch.finfo(joints.dtype).eps), out.data_ptr())
+        return out.to(joints.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_rot):
+        inputs = [x.detach().requires_grad_(x.requires_grad) for x in ctx.saved_tensors]
+        wanted = [x for x in inputs if x.requires_grad]
+        grads = iter(())
+        if wanted:
+            with torch.enable_grad():
+                out = solve(*inputs, mode=ctx.mode, detach_targets=ctx.detach_targets)
+                grads = iter(torch.autograd.grad(out, wanted, grad_rot, allow_unused=True))
+        return tuple(next(grads) if x.requires_grad else None for x in inputs) + (None, None)

@@ -27,11 +27,23 @@ __all__ = [
 ]
 
 
+_SKEW_BASIS: dict = {}
+
+
 def skew(v: torch.Tensor) -> torch.Tensor:
-    """Cross-product matrix: ``skew(v) @ w == cross(v, w)``. ``(..., 3) -> (..., 3, 3)``."""
-    x, y, z = v.unbind(-1)
-    zero = torch.zeros_like(x)
-    return torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).reshape(v.shape + (3,))
+    """Cross-product matrix: ``skew(v) @ w == cross(v, w)``. ``(..., 3) -> (..., 3, 3)``.
+
+    ``[v]x = [[0, -z, y], [z, 0, -x], [-y, x, 0]]``, built as one product ``v @ E`` with the
+    constant ``(3, 9)`` matrix ``E`` that places each component (one op instead of a 9-way stack).
+    """
+    key = (v.dtype, v.device)
+    if key not in _SKEW_BASIS:
+        basis = torch.zeros(3, 9, dtype=v.dtype, device=v.device)
+        for component, row, col, sign in ((0, 2, 1, 1), (0, 1, 2, -1), (1, 0, 2, 1), (1, 2, 0, -1),
+                                          (2, 1, 0, 1), (2, 0, 1, -1)):
+            basis[component, 3 * row + col] = sign
+        _SKEW_BASIS[key] = basis
+    return (v @ _SKEW_BASIS[key]).reshape(v.shape + (3,))
 
 
 def rodrigues(axis_angle: torch.Tensor) -> torch.Tensor:

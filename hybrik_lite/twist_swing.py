@@ -19,11 +19,12 @@ which positions cannot give; the analytical IK (:mod:`hybrik_lite.ik`) puts them
 
 Formulas used here (``c = u . v``, ``k = u x v``, ``|k| = sin`` of the swing angle):
 
-    R_swing = I + [k]x + [k]x^2 / (1 + c)              when c > 0 (smooth at the identity)
-    R_swing = c I + |k| [n]x + (1 - c) n n^T, n = k/|k|  when c <= 0 (no 1 / (1 + c) blow-up)
+    R_swing = c I + [k]x + w k k^T,   w = 1 / (1 + c)     when c > 0 (smooth at the identity)
+                                      w = (1 - c) / |k|^2  when c <= 0 (no 1 / (1 + c) blow-up)
     R_twist = cos(phi) I + sin(phi) [u]x + (1 - cos(phi)) u u^T
 
-Both forms are the same rotation; each is used where it is numerically safe.
+The two weights are equal for unit ``(c, |k|)`` (``1 - c^2 = |k|^2``); each is used where it is
+numerically safe. (With ``k = sin(alpha) n`` this is Rodrigues' ``cos I + sin [n]x + (1 - cos) n n^T``.)
 
 **The singular case.** When ``v = -u`` (the rotation flips the bone by 180 degrees) every
 axis perpendicular to ``u`` gives a smallest rotation, and ``u x v = 0`` picks none. We then
@@ -79,9 +80,8 @@ def unit_vectors(vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     scale = vectors.abs().amax(-1, keepdim=True)
     is_zero = scale == 0
     scaled = vectors / torch.where(is_zero, torch.ones_like(scale), scale)
-    sq = (scaled * scaled).sum(-1, keepdim=True)          # in [1, 3] unless zero
-    norm = torch.where(is_zero, torch.ones_like(sq), sq).sqrt()
-    return scaled / norm, is_zero[..., 0]
+    norm = torch.linalg.vector_norm(scaled, dim=-1, keepdim=True)   # in [1, sqrt(3)] unless zero
+    return scaled / torch.where(is_zero, torch.ones_like(norm), norm), is_zero[..., 0]
 
 
 def _unit_or_up(vectors: torch.Tensor) -> torch.Tensor:
@@ -130,34 +130,27 @@ def swing_rotation(from_dirs: torch.Tensor, to_dirs: torch.Tensor) -> torch.Tens
 def _swing_units(u: torch.Tensor, v: torch.Tensor, perp: torch.Tensor | None = None) -> torch.Tensor:
     """The swing between unit vectors ``u -> v``, before :func:`orthonormalize` (~10 eps in float32).
 
-    ``perp``: :func:`perpendicular` ``(u)`` when the caller has it already.
+    One formula, ``c I + [k]x + w k k^T``, whose scalar weight ``w`` switches form (see the module
+    doc); ``perp``: :func:`perpendicular` ``(u)`` when the caller has it already (else computed only
+    when some swing is a flip).
     """
     c = _dot(u, v)                                        # (..., 1) cosine of the swing angle
     k = torch.linalg.cross(u, v, dim=-1)
     k = k - _dot(k, u) * u                                # exactly perpendicular to the bone
-    eye = _eye_like(u)
-
-    # c > 0: I + K + K^2 / (1 + c), with (c, k) rescaled onto the unit circle so that the
-    # result is orthonormal to rounding; smooth (and exactly differentiable) at the identity.
-    r = (c * c + _dot(k, k)).sqrt()
+    s2 = _dot(k, k)
+    r = (c * c + s2).sqrt()                               # rescale (c, |k|) onto the unit circle
+    c, k, s2 = c / r, k / r, s2 / (r * r)
     pos = c > 0
-    r_safe = torch.where(pos, r, torch.ones_like(r))
-    c1, k1 = c / r_safe, k / r_safe
-    k_mat = skew(k1)
-    near = eye + k_mat + (k_mat @ k_mat) / torch.where(pos, 1 + c1, torch.ones_like(c1))[..., None]
-
-    # c <= 0: c I + s [n]x + (1 - c) n n^T with the unit axis n; 1 - c >= 1, no cancellation.
-    n, _ = unit_vectors(k)
-    s = _dot(k, n)                                        # |k|, with a finite gradient at 0
-    flipped = s <= 4 * torch.finfo(u.dtype).eps
-    n = torch.where(flipped, _perpendicular_units(u) if perp is None else perp, n)
-    s = torch.where(flipped, torch.zeros_like(s), s)
-    r2 = (c * c + s * s).sqrt()                           # >= 1/sqrt(2) in this branch
-    r2 = torch.where(pos, torch.ones_like(r2), r2)
-    c2, s2 = c / r2, s / r2
-    far = (c2[..., None] * eye + s2[..., None] * skew(n)
-           + (1 - c2)[..., None] * (n[..., :, None] * n[..., None, :]))
-    return torch.where(pos[..., None], near, far)
+    # w = 1 / (1 + c) for c > 0, (1 - c) / |k|^2 otherwise: equal on the unit circle, each safe on its side
+    w = torch.where(pos, 1 / (1 + c.clamp_min(0)), (1 - c) / torch.where(pos, torch.ones_like(s2), s2))
+    flipped = ~pos & (s2 <= (4 * torch.finfo(u.dtype).eps) ** 2)   # v = -u up to rounding: turn about perp(u)
+    axis = k
+    if bool(flipped.any()):
+        axis = torch.where(flipped, _perpendicular_units(u) if perp is None else perp, k)
+        k = torch.where(flipped, torch.zeros_like(k), k)
+        w = torch.where(flipped, 1 - c, w)
+    outer = axis[..., :, None] * axis[..., None, :]
+    return c[..., None] * _eye_like(u) + skew(k) + w[..., None] * outer
 
 
 def twist_rotation(bones: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:

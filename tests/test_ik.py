@@ -387,6 +387,80 @@ def test_detach_targets_cuts_only_the_gradient_to_the_joints(bm):
 
 
 # --- errors and devices --------------------------------------------------------------------------
+# --- the opt-in fused kernel (compiled=True) -------------------------------------------------------
+@pytest.mark.parametrize("kind", ["moderate", "large", "near_pi"])
+def test_compiled_kernel_matches_the_plain_solver(bm, kind):
+    """solve(..., compiled=True) is the same IK: float64 results agree with the plain solver to 1e-12 away
+    from 180-degree swings (both reach the targets to 1e-9 mm everywhere), float32 results reach the targets
+    as closely as the plain solver's (within 1.5 times its error, which is below 2e-3 mm)."""
+    g = torch.Generator().manual_seed(40 + ["moderate", "large", "near_pi"].index(kind))
+    n = 300
+    rest = skeletons(n, g, bm)
+    rot = poses(n, g, kind)
+    joints = targets_of(rot, rest, g, translate=1.0)
+    phi = ik.twist_from_pose(rot, rest)
+    clear = swing_margin(rot, rest).amin(1) >= 0.05
+    for mode in ik.MODES:
+        plain, fused = ik.solve(joints, phi, rest, mode=mode), ik.solve(joints, phi, rest, mode=mode, compiled=True)
+        assert fused.dtype == F64 and fused.shape == plain.shape
+        assert (fused - plain)[clear].abs().max() <= 1e-12
+        assert joint_error_mm(fused, rest, joints).max() <= 1e-9
+        assert max(orthonormality(fused)) <= 1e-14
+        j32, p32, r32 = joints.float(), phi.float(), rest.float()
+        plain32, fused32 = ik.solve(j32, p32, r32, mode=mode), ik.solve(j32, p32, r32, mode=mode, compiled=True)
+        assert fused32.dtype == torch.float32
+        err_plain, err_fused = joint_error_mm(plain32, rest, joints), joint_error_mm(fused32, rest, joints)
+        # (near a 180-degree swing, float32 side branches are only good to ~eps / (pi - swing) in both)
+        assert err_plain[clear].max() <= 2e-3 and err_fused[clear].max() <= 1.5 * err_plain[clear].max()
+        assert max(orthonormality(fused32)) <= 1e-6
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_compiled_kernel_handles_the_degenerate_inputs(bm, case):
+    """Every degenerate input: the fused kernel gives the plain solver's rotations (float64)."""
+    g = torch.Generator().manual_seed(CASES.index(case))
+    joints, phi, rest = _case(case, g, bm)
+    for mode in ik.MODES:
+        plain, fused = ik.solve(joints, phi, rest, mode=mode), ik.solve(joints, phi, rest, mode=mode, compiled=True)
+        assert max(orthonormality(fused)) <= 1e-14
+        assert (fused - plain).abs().max() <= 1e-9, case
+
+
+@pytest.mark.parametrize("mode", ik.MODES)
+def test_compiled_kernel_gradients(bm, mode):
+    """gradcheck in float64, and the gradients equal the plain solver's (its backward differentiates it)."""
+    g = torch.Generator().manual_seed(23)
+    rest = skeletons(2, g, bm)[1:]
+    rot = kinematics.rodrigues(0.5 * torch.randn(1, 24, 3, generator=g, dtype=F64))
+    joints = targets_of(rot, rest) + 0.01 * torch.randn(1, 29, 3, generator=g, dtype=F64)
+    phi = 1.3 * ik.twist_from_pose(rot, rest)
+    inputs = [x.clone().requires_grad_() for x in (joints, phi, rest)]
+    assert torch.autograd.gradcheck(lambda j, p, r: ik.solve(j, p, r, mode=mode, compiled=True), inputs)
+    weights = torch.randn(1, 24, 3, 3, generator=g, dtype=F64)
+    for detach in (False, True):
+        grads = []
+        for compiled in (False, True):
+            xs = [x.detach().clone().requires_grad_() for x in inputs]
+            (ik.solve(*xs, mode=mode, detach_targets=detach, compiled=compiled) * weights).sum().backward()
+            grads.append([x.grad for x in xs])
+        assert (grads[1][0] is None) == detach == (grads[0][0] is None)
+        for a, b in zip(grads[0], grads[1]):
+            if a is not None:
+                assert torch.allclose(a, b, rtol=0, atol=1e-12)
+
+
+def test_compiled_kernel_says_what_it_needs(monkeypatch, tmp_path):
+    joints, phi, rest = torch.zeros(1, 29, 3), torch.zeros(1, 23, 2), torch.zeros(1, 29, 3)
+    monkeypatch.setattr(ik, "_kernel_function", None)
+    monkeypatch.setenv("HYBRIK_LITE_CACHE", str(tmp_path))
+    monkeypatch.setenv("CC", "no-such-compiler")
+    with pytest.raises(RuntimeError, match="needs a C compiler"):
+        ik.solve(joints, phi, rest, compiled=True)
+    monkeypatch.delenv("CC")
+    ik.solve(joints, phi, rest, compiled=True)                           # builds into the fresh cache
+    assert len(list(tmp_path.glob("ik_kernel_*.so"))) == 1 and not list(tmp_path.glob("*.partial.so"))
+
+
 def test_bad_input_raises_clear_errors():
     joints, phi, rest = torch.zeros(2, 29, 3), torch.zeros(2, 23, 2), torch.zeros(2, 29, 3)
     with pytest.raises(ValueError, match=r"joints must have shape \(B, 29, 3\), got \(2, 24, 3\)"):
