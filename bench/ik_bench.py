@@ -111,9 +111,11 @@ def sample(bm, n, seed, scale=0.3):
 
 
 def joint_error_mm(rot_mats, rest, joints):
-    """|FK(rot_mats) - targets| in mm per joint (FK in the result's dtype), both root-aligned."""
-    posed, _ = kinematics.forward_kinematics(rot_mats, rest, PARENTS)
-    return metrics.joint_errors(posed.double(), joints.double(), align="root") * 1000
+    """|FK(rot_mats) - targets| in mm per joint, both root-aligned. FK runs in float64 on the returned
+    rotations and the given rest joints, so that only the IK's own error is measured (a float32 FK adds
+    its rounding, up to ~4e-4 mm on these poses, whatever the rotations)."""
+    posed, _ = kinematics.forward_kinematics(rot_mats.double(), rest.double(), PARENTS)
+    return metrics.joint_errors(posed, joints.double(), align="root") * 1000
 
 
 rotation_error_deg = metrics.rotation_angles_deg
@@ -143,14 +145,19 @@ def accuracy(bm, n):
     rest, rot, joints, phi = sample(bm, n, seed=1)
     for dtype in (torch.float32, torch.float64):
         args = [x.to(dtype) for x in (joints, phi, rest)]
-        for mode in ik.MODES:
-            got = ik.solve(*args, mode=mode)
+        for mode, compiled in [(m, c) for c in (False, True) for m in ik.MODES]:
+            got = ik.solve(*args, mode=mode, compiled=compiled)
             err = joint_error_mm(got, args[2], args[0])
             rot_err = rotation_error_deg(got, rot)
             r = got.double()
             orth = (r @ r.transpose(-1, -2) - torch.eye(3, dtype=torch.float64)).abs().max().item()
-            print(f"{str(dtype)[6:]:8} {mode:8}  joints max {err.max():.2e} mean {err.mean():.2e} mm | "
+            name = f"{mode}{' compiled' if compiled else ''}"
+            print(f"{str(dtype)[6:]:8} {name:17}  joints max {err.max():.2e} mean {err.mean():.2e} mm | "
                   f"rotations max {rot_err.max():.2e} mean {rot_err.mean():.2e} deg | |RR^T - I| {orth:.1e}")
+    loop = plain_loop_ik(*[x.float() for x in (joints, phi, rest)])
+    err, rot_err = joint_error_mm(loop, rest.float(), joints.float()), rotation_error_deg(loop, rot)
+    print(f"float32  plain loop (bench)  joints max {err.max():.2e} mean {err.mean():.2e} mm | "
+          f"rotations max {rot_err.max():.2e} mean {rot_err.mean():.2e} deg")
 
 
 def near_pi(n):
@@ -176,12 +183,12 @@ def near_pi(n):
         joints, _ = kinematics.forward_kinematics(rot, rest, PARENTS)
         phi = ik.twist_from_pose(rot, rest)
         cells = []
-        for dtype in (torch.float32, torch.float64):
+        for dtype, compiled in ((torch.float32, False), (torch.float32, True), (torch.float64, False)):
             args = [x.to(dtype) for x in (joints, phi, rest)]
-            got = ik.solve(*args)
+            got = ik.solve(*args, compiled=compiled)
             err = joint_error_mm(got, args[2], args[0])
             rot_err = rotation_error_deg(got[rows, joint], rot[rows, joint])
-            cells.append(f"{str(dtype)[6:]}: child max {err[rows, child_of[joint]].max():.1e}, all max "
+            cells.append(f"{str(dtype)[6:]}{' compiled' if compiled else ''}: child max {err[rows, child_of[joint]].max():.1e}, all max "
                          f"{err.max():.1e} mean {err.mean():.1e} mm, rotation max {rot_err.max():.1e} "
                          f"mean {rot_err.mean():.1e} deg")
         print(f"pi - {delta:<6g} " + " | ".join(cells))

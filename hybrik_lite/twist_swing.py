@@ -66,8 +66,15 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a * b).sum(-1, keepdim=True)
 
 
+_EYES: dict = {}
+
+
 def _eye_like(x: torch.Tensor) -> torch.Tensor:
-    return torch.eye(3, dtype=x.dtype, device=x.device)
+    """The 3x3 identity in ``x``'s dtype and device (made once per dtype and device)."""
+    key = (x.dtype, x.device)
+    if key not in _EYES:
+        _EYES[key] = torch.eye(3, dtype=x.dtype, device=x.device)
+    return _EYES[key]
 
 
 def unit_vectors(vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -192,8 +199,9 @@ def orthonormalize(rot_mats: torch.Tensor) -> torch.Tensor:
     instead of about 10 eps after a few float32 products). Its derivative at a rotation keeps
     tangent directions unchanged, so gradients are those of the exact rotation.
     """
-    gram = rot_mats.transpose(-1, -2) @ rot_mats
-    return rot_mats + 0.5 * (rot_mats @ (_eye_like(rot_mats) - gram))
+    flat = rot_mats.reshape(-1, 3, 3)
+    defect = _eye_like(flat) - torch.bmm(flat.transpose(1, 2), flat)          # I - R^T R, small
+    return torch.baddbmm(flat, flat, defect, alpha=0.5).reshape(rot_mats.shape)  # R + R (I - R^T R) / 2
 
 
 def _check_pair(rot_mats: torch.Tensor, bones: torch.Tensor, name: str = "rot_mats"

@@ -128,7 +128,8 @@ def test_float64_recovers_joints_and_rotations_exactly(bm, mode, kind):
 @pytest.mark.parametrize("mode", ik.MODES)
 def test_float32_moderate_poses_reach_a_micrometre(bm, mode):
     """float32, N(0, 0.3) poses: FK (in float32) of the IK result reproduces the float32 targets to
-    <= 1e-3 mm (a micrometre); outputs orthonormal to 1e-6."""
+    <= 1e-3 mm (a micrometre), and to <= 3e-4 mm (adaptive; naive 4e-4 mm on these wide skeletons) with
+    FK in float64 (the IK's own error, without FK's rounding); outputs orthonormal to 1e-6."""
     g = torch.Generator().manual_seed(11)
     n = 4000
     rest = skeletons(n, g, bm)
@@ -145,6 +146,8 @@ def test_float32_moderate_poses_reach_a_micrometre(bm, mode):
     print(f"\nfloat32 {mode}: joints max {err.max():.2e} mean {err.mean():.2e} mm; "
           f"rotations max {rot_err.max():.2e} mean {rot_err.mean():.2e} deg; |RR^T-I| {orth:.1e}")
     assert err.max() <= 1e-3
+    own = joint_error_mm(got, r32, j32)       # FK in float64 of the returned rotations: the IK's own error
+    assert own.max() <= (3e-4 if mode == "adaptive" else 4e-4), f"{own.max():.2e} mm"
     assert rot_err.max() <= 1e-2 and rot_err.mean() <= 1e-4
     assert orth <= 1e-6 and det <= 1e-6
 
