@@ -5,6 +5,7 @@
     bm = body_model.load("SMPL_NEUTRAL.pkl") # a real SMPL file, if you have one
     out = bm(betas, pose)                   # betas (B, 10); pose (B, 24, 3) or (B, 24, 3, 3)
     out.vertices, out.joints                # (B, V, 3), (B, 29, 3)
+    toy = body_model.BodyModel(body_model.toy_smpl_arrays())  # a toy SMPL-format model with pose correctives
 
 The 29 joints are SMPL's 24 (regressed from the shaped mesh, then posed) followed
 by HybrIK's 5 leaves (head top, middle fingertips, big toes), which are single
@@ -337,10 +338,11 @@ def toy_smpl_arrays(num_verts: int = 6890, num_betas: int = 10, seed: int = 0) -
     Not a human body: a tube around each of the 28 bones of HybrIK's tree (SMPL's 23 plus the
     5 leaves), in SMPL's frame (metres, Y up, facing +Z, left at +X, T-pose), with SMPL's arrays
     and shapes: ``v_template (V, 3)``, ``shapedirs (V, 3, num_betas)`` (beta 0 scales the body,
-    the others thicken or thin the tubes), ``posedirs (V, 3, 207)`` (random but nonzero: each of a
-    joint's 9 features swells or slims the tubes that the joint or its parent skins), ``J_regressor (24, V)``
-    (rows average nearby vertices), ``weights (V, 24)`` (each tube follows its parent joint and
-    blends with the neighbouring joints near its ends), ``kintree_table`` and ``f``.
+    the others thicken or thin the tubes), ``posedirs (V, 3, 207)`` (random but nonzero: each of
+    a joint's 9 features swells or slims the tubes that the joint or its parent skins),
+    ``J_regressor (24, V)`` (rows average nearby vertices), ``weights (V, 24)`` (each tube follows
+    the joint it starts at, and blends with the neighbouring joints near its ends), ``kintree_table``
+    and ``f`` (each tube triangulated, facing outwards, open along one seam).
     With 6,890 vertices (SMPL's count) the leaf joints are SMPL's leaf vertex ids, as for a real
     SMPL file; with any other count the arrays name their own (``leaf_vertex_ids``, and
     ``vertex_id_*`` for smplx's 21 extra keypoints, placed on arbitrary vertices).

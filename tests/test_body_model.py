@@ -130,6 +130,34 @@ def test_transl_moves_everything():
     assert torch.allclose(b.joints - a.joints, t.expand_as(a.joints))
 
 
+@pytest.mark.parametrize("num_verts", [6890, 700])
+def test_toy_model_is_a_well_formed_smpl_model_with_correctives(num_verts):
+    """The toy SMPL-format model (tests, notebook 01): SMPL's conventions and arrays, nonzero correctives."""
+    arrays = body_model.toy_smpl_arrays(num_verts=num_verts, seed=4)
+    assert ("leaf_vertex_ids" in arrays) == (num_verts != 6890)   # SMPL's own ids on SMPL's vertex count
+    bm = body_model.BodyModel(arrays, name="toy").double()
+    verts, names = bm.v_template, skeleton.JOINT_NAMES
+    j = bm.rest_joints(torch.zeros(1, 10, dtype=torch.float64))[0]
+    assert 1.4 < verts[:, 1].max() - verts[:, 1].min() < 2.1
+    assert j[names.index("left_hip"), 0] > 0 > j[names.index("right_hip"), 0]
+    assert j[names.index("head_top"), 1] > j[names.index("neck"), 1] > j[names.index("pelvis"), 1]
+    assert j[names.index("left_big_toe"), 2] - j[names.index("left_ankle"), 2] > 0.05
+    assert torch.allclose(bm.lbs_weights.sum(1), torch.ones(num_verts, dtype=torch.float64), atol=1e-6)
+    assert torch.allclose(bm.J_regressor.sum(1), torch.ones(24, dtype=torch.float64), atol=1e-6)
+    assert (bm.lbs_weights >= 0).all() and (bm.J_regressor >= 0).all()
+    tri = verts[bm.faces]                                  # outward faces: the enclosed volume is positive
+    assert torch.linalg.det(tri).sum() > 0
+    # correctives: zero in the rest pose, nonzero otherwise (smplx's own lbs, so not our code checking itself)
+    rots = kinematics.rodrigues(0.5 * torch.randn(2, 24, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64))
+    zero_betas = torch.zeros(2, 10, dtype=torch.float64)
+    for rot, moved in ((torch.eye(3, dtype=torch.float64).repeat(2, 24, 1, 1), False), (rots, True)):
+        with_pd = _smplx_reference(bm, zero_betas, rot)[0]
+        skinning_only = kinematics.smpl_forward(zero_betas, rot, bm.v_template, bm.shapedirs, torch.zeros_like(bm.posedirs),
+                                                bm.J_regressor, skeleton.SMPL_PARENTS, bm.lbs_weights)[0]
+        assert ((with_pd - skinning_only).abs().max() > 1e-3) == moved
+    assert bm(torch.zeros(1, 10, dtype=torch.float64), rots[:1]).joints.shape == (1, 29, 3)
+
+
 def test_smpl_npz_and_plain_pickle_load(fake_smpl_npz, fake_smpl_pkl):
     for path in (fake_smpl_npz, fake_smpl_pkl):
         bm = body_model.load(path)
