@@ -5,7 +5,7 @@ import torch
 
 
 def root_rotation(rest_offsets, target_offsets):
-    """(B, K, 3) x 2 -> (B, 3, 3): argmin over proper rotations of sum_k |R r_k - d_k|^2 (Kabsch)."""
+    """(B, N, 3) x 2 -> (B, 3, 3): argmin over proper rotations of sum_k |R r_k - d_k|^2 (Kabsch)."""
     H = rest_offsets.transpose(1, 2) @ target_offsets                  # sum_k r_k d_k^T
     U, _, Vh = torch.linalg.svd(H)
     V = Vh.transpose(1, 2)
