@@ -14,7 +14,9 @@ _HERE = Path(__file__).resolve().parent
 
 
 def search_dirs(kind: str) -> list[Path]:
-    """Where data of ``kind`` (``"body_models"``, ``"synthetic"``, ``"checkpoints"``) may live, in order."""
+    """Where data of ``kind`` (``"body_models"``, ``"synthetic"``, ``"checkpoints"``; or a real dataset's folder,
+    ``"h36m"``, ``"pw3d"``, ``"3dhp"``, ``"coco"``, which only the user provides: :mod:`hybrik_lite.datasets`)
+    may live, in order."""
     dirs = []
     if os.environ.get("HYBRIK_LITE_DATA"):
         dirs.append(Path(os.environ["HYBRIK_LITE_DATA"]) / kind)

@@ -2,6 +2,7 @@
 
     python -m hybrik_lite eval                                # the shipped checkpoint, the frozen split
     python -m hybrik_lite eval --checkpoint runs/x/last.pt --seed 7 --num 512 --json out.json
+    python -m hybrik_lite eval --data 3dpw --h36m-regressor J_regressor_h36m.npy   # a real test set
 
 Protocol (synthetic data): 24 SMPL joints after the body model (the regressor of Human3.6M's
 17 joints is not ours to ship), root-aligned for MPJPE, similarity-aligned for PA-MPJPE; PVE
@@ -9,6 +10,13 @@ on the full-resolution open model, root-aligned; the 2D error of the mesh in pix
 vertices projected with the predicted root ``transl``, against the true ones). Views are bins of
 the person's heading seen from the camera: front (|yaw| < 45 deg), side, back (> 135 deg).
 Both IK modes run on the same network outputs; the regression baseline has one mode, ``direct``.
+
+Protocol (3DPW and Human3.6M test sets, :func:`evaluate_dataset`, the paper's): 17 Human3.6M
+joints regressed from the predicted mesh with a Human3.6M joint regressor (a ``(17, V)`` array
+for the network's mesh, which the user supplies: it is not ours to ship), against the file's
+17 joints (regressed from the true SMPL mesh); both root-aligned at the pelvis, 14 of them
+scored (:data:`hybrik_lite.skeleton.H36M_EVAL_14`). PA-MPJPE: 3DPW selects the 14 and then
+aligns; Human3.6M aligns all 17 and then selects the 14. Test-time IK (adaptive), no flip test.
 """
 from __future__ import annotations
 
@@ -22,7 +30,7 @@ import torch
 from . import camera, checkpoint, metrics, skeleton, synthetic
 
 __all__ = ["VIEWS", "heading_deg", "view_of", "modes_of", "predict", "score", "summarise", "evaluate", "format_table",
-           "main"]
+           "PROTOCOLS", "load_regressor", "h36m_protocol_errors", "evaluate_dataset", "main"]
 
 VIEWS = ("front", "side", "back")
 
@@ -154,6 +162,114 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+#: Real test sets the H36M-joint protocol scores (MPI-INF-3DHP's PCK/AUC is not implemented).
+PROTOCOLS = ("3dpw", "h36m")
+
+
+def load_regressor(path, num_vertices: int | None = None) -> torch.Tensor:
+    """A Human3.6M joint regressor ``(17, V)`` from a ``.npy`` file (float32); ``num_vertices``: the mesh it
+    must fit."""
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Human3.6M joint regressor {path} does not exist; pass the path of a .npy array of "
+                                f"shape (17, V) for the network's mesh")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as err:
+        raise ValueError(f"{path} is not a plain .npy array ({err}); save the regressor with numpy.save") from None
+    if array.ndim != 2 or array.shape[0] != 17 or (num_vertices is not None and array.shape[1] != num_vertices):
+        want = f"(17, {num_vertices})" if num_vertices is not None else "(17, V)"
+        raise ValueError(f"the Human3.6M regressor {path} has shape {array.shape}, expected {want}: 17 joints by the "
+                         f"vertices of the mesh the network predicts (a regressor for SMPL has 6890 columns and "
+                         f"fits only a network on SMPL's mesh)")
+    return torch.from_numpy(np.asarray(array, dtype=np.float32))
+
+
+def h36m_protocol_errors(pred: torch.Tensor, gt: torch.Tensor, protocol: str) -> dict:
+    """The paper's errors on 17 Human3.6M joints ``(B, 17, 3), (B, 17, 3)`` -> ``mpjpe``, ``pa_mpjpe`` ``(B,)`` and
+    ``per_joint`` ``(B, 14)`` (root-aligned), metres, over the 14 scored joints. ``protocol``: ``"3dpw"`` selects
+    the 14 and then aligns (PA); ``"h36m"`` aligns the 17 and then selects."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    if pred.shape != gt.shape or pred.shape[1:] != (17, 3):
+        raise ValueError(f"expected pred and gt (B, 17, 3), got {tuple(pred.shape)} and {tuple(gt.shape)}")
+    scored = list(skeleton.H36M_EVAL_14)
+    p, g = pred - pred[:, :1], gt - gt[:, :1]
+    per_joint = (p[:, scored] - g[:, scored]).norm(dim=-1)
+    if protocol == "3dpw":
+        pa = metrics.pa_mpjpe(p[:, scored], g[:, scored])
+    else:
+        pa = (metrics.procrustes_align(p, g) - g)[:, scored].norm(dim=-1).mean(-1)
+    return {"mpjpe": per_joint.mean(-1), "pa_mpjpe": pa, "per_joint": per_joint}
+
+
+@torch.no_grad()
+def evaluate_dataset(net, dataset, regressor: torch.Tensor, *, protocol: str | None = None, mode: str | None = None,
+                     batch_size: int = 32, device="cpu", limit: int | None = None) -> dict:
+    """Score ``net`` on a real test set (:mod:`hybrik_lite.datasets`, samples with ``h36m_joints``) the
+    paper's way (module docstring). ``regressor`` ``(17, V)`` for the network's mesh; ``protocol``
+    defaults to the dataset's name; ``mode`` to the network's test-time mode; ``limit``: the first
+    samples only. Returns means in mm and the per-sample errors (metres)."""
+    protocol = protocol or dataset.name
+    mode = mode or modes_of(net)[0]
+    count = len(dataset) if limit is None else min(limit, len(dataset))
+    rows = {"mpjpe": [], "pa_mpjpe": [], "per_joint": []}
+    for start in range(0, count, batch_size):
+        batch = dataset.batch(range(start, min(start + batch_size, count)))
+        if "h36m_joints" not in batch:
+            raise ValueError(f"{dataset.title} {dataset.split} has no h36m_joints to score against")
+        vertices = predict(net, batch["image"], mode=mode, batch_size=batch_size, device=device, keys=("vertices",),
+                           output_device="cpu")["vertices"]
+        if vertices.shape[1] != regressor.shape[1]:
+            raise ValueError(f"the regressor has {regressor.shape[1]} columns but the network predicts "
+                             f"{vertices.shape[1]} vertices; use a Human3.6M regressor for the network's mesh")
+        pred = torch.einsum("jv,bvc->bjc", regressor.to(vertices), vertices)
+        for k, v in h36m_protocol_errors(pred, batch["h36m_joints"].to(pred), protocol).items():
+            rows[k].append(v)
+    per_sample = {k: torch.cat(v) for k, v in rows.items()}
+    names = [skeleton.H36M_JOINT_NAMES[j] for j in skeleton.H36M_EVAL_14]
+    per_joint = per_sample["per_joint"].mean(0) * 1000
+    return {"dataset": dataset.title, "split": dataset.split, "protocol": protocol, "mode": mode, "samples": count,
+            "mpjpe_mm": float(per_sample["mpjpe"].mean()) * 1000,
+            "pa_mpjpe_mm": float(per_sample["pa_mpjpe"].mean()) * 1000,
+            "per_joint_mpjpe_mm": dict(zip(names, per_joint.tolist())), "per_sample": per_sample}
+
+
+def _main_dataset(args, device) -> int:
+    """``eval --data NAME``: a real test set, the paper's protocol."""
+    from . import body_model, datasets
+
+    try:
+        if args.data not in PROTOCOLS:
+            raise ValueError(f"eval --data {args.data}: the real test sets scored here are {list(PROTOCOLS)} (the "
+                             f"paper's Human3.6M-joint protocol); MPI-INF-3DHP's PCK/AUC is not implemented")
+        if args.h36m_regressor is None:
+            raise ValueError(f"eval --data {args.data} scores 14 of the 17 Human3.6M joints regressed from the mesh, "
+                             f"as the paper does: pass --h36m-regressor PATH, a .npy array of shape (17, V) for the "
+                             f"network's mesh (not shipped: Human3.6M's regressor is derived from licensed data; "
+                             f"users supply it)")
+        body = body_model.load(resolution="full").to(device)
+        regressor = load_regressor(args.h36m_regressor, int(body.v_template.shape[0]))
+        net, payload = checkpoint.load_model(args.checkpoint, body=body, device=device)
+        dataset = datasets.load(args.data, "test", args.data_root, image_size=net.config.image_size)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}")
+        return 2
+    result = evaluate_dataset(net, dataset, regressor, device=device, limit=args.limit)
+    per_sample = result.pop("per_sample")
+    result["checkpoint"] = str(args.checkpoint or checkpoint.shipped_checkpoint_path())
+    result["trained_steps"] = payload["step"]
+    print(f"checkpoint {result['checkpoint']} (step {payload['step']}) on {result['dataset']} {result['split']} "
+          f"({result['samples']} samples, {result['mode']} IK)")
+    print(f"MPJPE {result['mpjpe_mm']:.1f} mm, PA-MPJPE {result['pa_mpjpe_mm']:.1f} mm (14 Human3.6M joints, "
+          f"{'aligned on 17, then 14 selected' if result['protocol'] == 'h36m' else '14 selected, then aligned'})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0 if math.isfinite(float(per_sample["mpjpe"].mean())) else 1
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hybrik_lite eval", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -163,10 +279,19 @@ def main(argv=None) -> int:
     parser.add_argument("--num", type=int, default=512, help="samples of the fresh split (with --seed)")
     parser.add_argument("--json", default=None, help="also write the full result (per joint, per view) here")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--data", default="synthetic",
+                        help="synthetic (default: --split/--seed) or a real test set: 3dpw, h36m "
+                             "(needs --h36m-regressor)")
+    parser.add_argument("--data-root", default=None, help="folder holding pw3d/, h36m/ (default: $HYBRIK_LITE_DATA)")
+    parser.add_argument("--h36m-regressor", default=None, metavar="NPY",
+                        help="Human3.6M joint regressor, a .npy of shape (17, V) for the network's mesh")
+    parser.add_argument("--limit", type=int, default=None, help="score only the first N samples of a real test set")
     args = parser.parse_args(argv)
     from . import body_model
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.data != "synthetic":
+        return _main_dataset(args, device)
     try:
         if args.seed is not None and args.split is not None:
             raise ValueError("pass --split DIR or --seed S (with --num N), not both")

@@ -20,6 +20,12 @@ does the same. Joints **outside** the volume get weight 0: a soft-argmax cannot 
 an L1 pull towards an unreachable point would only bias the border bins. The raw twist term
 keeps its gradient when a pair is near zero; the unit term is scale-free. A dataset can mark
 unknown twists (Human3.6M's -999) with ``phi_weight`` ``(B, 23)``.
+
+Real datasets (:mod:`hybrik_lite.datasets`) say what they know with more weights in the batch:
+``uvd_weight`` ``(B, 29, 3)`` (per coordinate: COCO has no ``d``; 3DPW no leaves), multiplied
+into the volume test and also weighting the ``joints`` term; ``pose_weight`` ``(B,)`` (rotation
+and vertices terms), ``betas_weight`` ``(B,)``, ``camera_weight`` ``(B,)``; and a ``camera``
+target of their own. A batch without them (synthetic data) is scored exactly as before.
 """
 from __future__ import annotations
 
@@ -31,7 +37,7 @@ import torch
 from . import camera
 from ._checks import config_from_dict
 
-__all__ = ["LossWeights", "uvd_weights", "uvd_l1", "weighted_mse", "targets_from_batch", "hybrik_loss"]
+__all__ = ["LossWeights", "uvd_weights", "uvd_l1", "weighted_mse", "weighted_l1", "targets_from_batch", "hybrik_loss"]
 
 
 @dataclass(frozen=True)
@@ -67,27 +73,38 @@ def uvd_weights(target_uvd: torch.Tensor) -> torch.Tensor:
 
 def uvd_l1(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Weighted L1, averaged over all ``B * J * 3`` entries (weight-0 joints count as zero):
-    ``(B, J, 3), (B, J, 3), (B, J) -> ()``. A plain mean, so the average over the halves of a
+    ``(B, J, 3), (B, J, 3), (B, J) or (B, J, 3) -> ()``. A plain mean, so the average over the halves of a
     batch split across processes equals the whole batch's value (results do not depend on the
     number of GPUs); the reference divides by the weight sum instead."""
-    if pred.shape != target.shape or weight.shape != pred.shape[:2]:
-        raise ValueError(f"expected pred and target (B, J, 3) and weight (B, J), got {tuple(pred.shape)}, "
-                         f"{tuple(target.shape)} and {tuple(weight.shape)}")
-    return ((pred - target).abs() * weight[..., None].to(pred.dtype)).mean()
+    if pred.shape != target.shape or weight.shape not in (pred.shape[:2], pred.shape):
+        raise ValueError(f"expected pred and target (B, J, 3) and weight (B, J) or (B, J, 3), got "
+                         f"{tuple(pred.shape)}, {tuple(target.shape)} and {tuple(weight.shape)}")
+    weight = weight[..., None] if weight.dim() == 2 else weight
+    return ((pred - target).abs() * weight.to(pred.dtype)).mean()
 
 
 def weighted_mse(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared error; ``weight`` (broadcastable over the leading dims) zeroes entries out."""
     if pred.shape != target.shape:
         raise ValueError(f"pred and target must have one shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
-    sq = (pred - target) ** 2
+    return _weighted_mean((pred - target) ** 2, weight)
+
+
+def weighted_l1(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean absolute error; ``weight`` (broadcastable over the leading dims) zeroes entries out."""
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target must have one shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
+    return _weighted_mean((pred - target).abs(), weight)
+
+
+def _weighted_mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
     if weight is None:
-        return sq.mean()
-    w = weight.to(pred.dtype)
-    while w.dim() < sq.dim():
+        return values.mean()
+    w = weight.to(values.dtype)
+    while w.dim() < values.dim():
         w = w[..., None]
-    w = w.expand_as(sq)
-    return (sq * w).sum() / w.sum().clamp_min(1)
+    w = w.expand_as(values)
+    return (values * w).sum() / w.sum().clamp_min(1)
 
 
 def targets_from_batch(batch: dict, body=None) -> dict:
@@ -96,10 +113,15 @@ def targets_from_batch(batch: dict, body=None) -> dict:
     body model, root-relative ``vertices`` of the true pose on that body's mesh."""
     joints_cam = batch["joints_cam"]
     targets = {"uvd": batch["uvd"], "uvd_weight": uvd_weights(batch["uvd"]), "betas": batch["betas"],
-               "phi": batch["phi"], "camera": camera.camera_params_from_root(joints_cam[:, 0]),
+               "phi": batch["phi"], "camera": batch["camera"] if "camera" in batch else
+               camera.camera_params_from_root(joints_cam[:, 0]),
                "pose": batch["pose"], "joints": joints_cam - joints_cam[:, :1]}
-    if "phi_weight" in batch:
-        targets["phi_weight"] = batch["phi_weight"]
+    if "uvd_weight" in batch:                  # real datasets: per coordinate, 0 where not labelled
+        targets["joints_weight"] = batch["uvd_weight"][..., 2]
+        targets["uvd_weight"] = targets["uvd_weight"][..., None] * batch["uvd_weight"].to(batch["uvd"])
+    for key in ("phi_weight", "pose_weight", "betas_weight", "camera_weight"):
+        if key in batch:
+            targets[key] = batch[key]
     if body is not None:
         with torch.no_grad():
             out = body(batch["betas"].to(body.v_template), batch["pose"].to(body.v_template))
@@ -111,6 +133,10 @@ def targets_from_batch(batch: dict, body=None) -> dict:
 _TERMS = {"uvd": ("uvd", "uvd"), "betas": ("betas", "betas"), "twist_raw": ("phi_raw", "phi"),
           "twist_unit": ("phi", "phi"), "camera": ("camera", "camera"), "rotation": ("rot_mats", "pose"),
           "joints": ("joints", "joints"), "vertices": ("vertices", "vertices")}
+#: term -> the optional target weight that masks it (absent: every entry counts)
+_WEIGHT_OF = {"betas": "betas_weight", "twist_raw": "phi_weight", "twist_unit": "phi_weight",
+              "camera": "camera_weight", "rotation": "pose_weight", "joints": "joints_weight",
+              "vertices": "pose_weight"}
 
 
 def hybrik_loss(out: dict, targets: dict, weights: LossWeights = LossWeights()) -> tuple[torch.Tensor, dict]:
@@ -120,7 +146,6 @@ def hybrik_loss(out: dict, targets: dict, weights: LossWeights = LossWeights()) 
     positive weight whose prediction or target is missing raises (e.g. twist for the regression
     baseline: set its weight to 0).
     """
-    phi_weight = targets.get("phi_weight")
     terms = {}
     for name, (key, target_key) in _TERMS.items():
         w = getattr(weights, name)
@@ -130,14 +155,13 @@ def hybrik_loss(out: dict, targets: dict, weights: LossWeights = LossWeights()) 
             raise ValueError(f"loss term {name!r} has weight {w} but the model output has no {key!r} or the "
                              f"targets no {target_key!r}; set LossWeights({name}=0) or provide it")
         pred, target = out[key], targets[target_key].to(out[key])
+        weight = targets.get(_WEIGHT_OF.get(name, ""))
         if name == "uvd":
             value = uvd_l1(pred, target, targets["uvd_weight"])
-        elif name in ("twist_raw", "twist_unit"):
-            value = weighted_mse(pred, target, phi_weight)
         elif name in ("joints", "vertices"):
-            value = (pred - target).abs().mean()
+            value = weighted_l1(pred, target, weight)
         else:
-            value = weighted_mse(pred, target)
+            value = weighted_mse(pred, target, weight)
         terms[name] = (w, value)
     if not terms:
         raise ValueError("every loss weight is 0: nothing to train")

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import torch
 
 from . import camera, ik, render, skeleton
+from .transforms import inside_crop, paint_boxes, points_in_boxes  # shared with the real datasets
 from .kinematics import rodrigues
 
 __all__ = [
@@ -304,32 +305,6 @@ def sample_occluders(num: int, size: int, generator: torch.Generator, probabilit
     return boxes, active, colors
 
 
-def _pixel_centres(size: int, dtype, device) -> torch.Tensor:
-    return torch.arange(size, dtype=dtype, device=device) + 0.5
-
-
-def paint_boxes(images: torch.Tensor, boxes: torch.Tensor, active: torch.Tensor, colors: torch.Tensor) -> torch.Tensor:
-    """Paint active boxes over images ``(B, 3, S, S)``; boxes cover the pixels whose centres they contain."""
-    size = images.shape[-1]
-    c = _pixel_centres(size, images.dtype, images.device)
-    out = images
-    for k in range(boxes.shape[1]):
-        b = boxes[:, k].to(images)
-        inside = ((c[None, None, :] >= b[:, 0, None, None]) & (c[None, None, :] < b[:, 2, None, None])
-                  & (c[None, :, None] >= b[:, 1, None, None]) & (c[None, :, None] < b[:, 3, None, None]))
-        inside = inside & active[:, k, None, None].to(images.device)
-        out = torch.where(inside[:, None], colors[:, k, :, None, None].to(images), out)
-    return out
-
-
-def points_in_boxes(points: torch.Tensor, boxes: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
-    """``(B, N, 2)`` pixels inside any active box ``(B, K, 4)`` -> ``(B, N)`` bool."""
-    u, v = points[..., 0, None], points[..., 1, None]
-    b = boxes[:, None].to(points)
-    inside = (u >= b[..., 0]) & (u < b[..., 2]) & (v >= b[..., 1]) & (v < b[..., 3]) & active[:, None].to(points.device)
-    return inside.any(-1)
-
-
 # ---------------------------------------------------------------------------------------
 # 3. Samples: parameters from (seed, index), then one batched render
 # ---------------------------------------------------------------------------------------
@@ -408,7 +383,7 @@ def render_samples(bm, params: dict, config: SyntheticConfig = SyntheticConfig()
                                  ambient=0.35, diffuse=0.65, background=p["background"], flat=True)
         image = paint_boxes(rendered.image, p["boxes"], p["box_active"], p["box_colors"])
         joints_2d = camera.project(joints, K)
-        in_crop = ((joints_2d >= 0) & (joints_2d < S)).all(-1)
+        in_crop = inside_crop(joints_2d, S)
         occluded = points_in_boxes(joints_2d, p["boxes"], p["box_active"])
         uvd = camera.cam_to_uvd(joints, K, S)
         phi = ik.twist_from_pose(p["pose"], out.rest_joints)

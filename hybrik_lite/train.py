@@ -3,6 +3,7 @@
     python -m hybrik_lite train                                  # the cpu-small preset
     python -m hybrik_lite train --preset cpu-small --set train.steps=200 --set train.lr=3e-4
     python -m hybrik_lite train --name my-run --resume           # continue runs/my-run/last.pt exactly
+    python -m hybrik_lite train --data synthetic,h36m,3dpw --name mixed   # real data from $HYBRIK_LITE_DATA
     torchrun --nproc_per_node 2 -m hybrik_lite train             # several processes (GPUs, or gloo on CPU)
 
 A run writes ``runs/<name>/config.json``, ``metrics.jsonl`` (one JSON line per logged step:
@@ -12,7 +13,9 @@ the frozen split) and ``last.pt`` (:mod:`hybrik_lite.checkpoint`).
 The data: step ``k`` trains on samples ``k B ... (k + 1) B - 1`` of the synthetic stream with
 seed ``data.seed``; process ``r`` of ``W`` renders its ``B / W`` slice of that global batch.
 Each sample is a pure function of ``(seed, index)``, so a resumed run sees exactly the data the
-uninterrupted one would, and the global batch does not depend on ``W``.
+uninterrupted one would, and the global batch does not depend on ``W``. ``--data`` mixes in real
+datasets (:mod:`hybrik_lite.datasets`; ``--data synthetic,h36m,3dpw`` or ``synthetic:0.5,3dpw:0.5``):
+sample ``i``'s source, annotation and augmentation are then drawn from ``(seed, i)`` too.
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint, losses, model, synthetic
+from . import checkpoint, datasets, losses, model, synthetic
 from ._checks import config_from_dict
 
 __all__ = ["DataConfig", "TrainConfig", "RunConfig", "PRESETS", "preset", "apply_overrides", "learning_rate",
@@ -53,8 +56,15 @@ class DataConfig:
                                        # "device": in the training process on its device (a GPU renders itself)
     val_split: str = ""                # a split folder; "" = the shipped frozen split
     val_samples: int = 256             # how many of its samples to validate on
+    data: str = "synthetic"            # training sources and ratios, e.g. "synthetic,h36m,3dpw" or
+                                       # "synthetic:0.5,3dpw:0.5" (hybrik_lite.datasets.parse_mix)
+    data_root: str = ""                # folder holding h36m/, pw3d/, 3dhp/, coco/; "" = $HYBRIK_LITE_DATA
 
     def __post_init__(self):
+        try:
+            datasets.parse_mix(self.data)
+        except ValueError as err:
+            raise ValueError(f"DataConfig.data: {err}") from None
         if self.resolution not in ("full", "low"):
             raise ValueError(f"DataConfig.resolution: expected 'full' or 'low', got {self.resolution!r}")
         if self.render_on not in ("cpu", "device"):
@@ -330,6 +340,13 @@ def train(config: RunConfig, *, resume: bool = False, device: str | None = None,
     if world > 1:
         train_net = torch.nn.parallel.DistributedDataParallel(
             net, device_ids=[device.index] if device.type == "cuda" else None)
+    # the data stream, before anything is written (a missing dataset leaves no run folder behind)
+    syn_cfg = synthetic.SyntheticConfig(image_size=config.model.image_size, resolution=dcfg.resolution,
+                                        occlusion_probability=dcfg.occlusion_probability)
+    render_device = device if dcfg.render_on == "device" else torch.device("cpu")
+    stream = synthetic.SyntheticDataset(2 ** 31 - 1, seed=dcfg.seed, config=syn_cfg, device=render_device)
+    stream = datasets.training_stream(dcfg.data, stream, root=dcfg.data_root or None,
+                                      image_size=config.model.image_size, seed=dcfg.seed)
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         if resume:       # records an interrupted run wrote after its last checkpoint are redone now
@@ -338,10 +355,6 @@ def train(config: RunConfig, *, resume: bool = False, device: str | None = None,
         log.info("run %s: world size %d, device %s, %s, steps %d -> %d", run_dir, world, device,
                  f"autocast {amp_dtype}" if amp_dtype else "float32", start, tcfg.steps)
 
-    syn_cfg = synthetic.SyntheticConfig(image_size=config.model.image_size, resolution=dcfg.resolution,
-                                        occlusion_probability=dcfg.occlusion_probability)
-    render_device = device if dcfg.render_on == "device" else torch.device("cpu")
-    stream = synthetic.SyntheticDataset(2 ** 31 - 1, seed=dcfg.seed, config=syn_cfg, device=render_device)
     end = tcfg.steps if stop_after is None else min(tcfg.steps, start + stop_after)
     batches = StepBatches(stream, tcfg.batch_size, start, end, rank, world)
     if dcfg.render_on == "device":       # rendered here, on the training device, one step at a time
@@ -435,13 +448,17 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a config value, e.g. --set train.lr=3e-4 (repeatable)")
     parser.add_argument("--name", default=None, help="run name: writes runs/<name>/ (default: the preset's)")
+    parser.add_argument("--data", default=None, metavar="SOURCES",
+                        help="training sources, e.g. synthetic,h36m,3dpw or synthetic:0.5,3dpw:0.5 "
+                             "(= --set data.data=...; "
+                             "real datasets are read from $HYBRIK_LITE_DATA or --set data.data_root=DIR)")
     parser.add_argument("--resume", action="store_true", help="continue runs/<name>/last.pt exactly")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA when present)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        config = apply_overrides(preset(args.preset), args.set)
+        config = apply_overrides(preset(args.preset), args.set + ([f"data.data={args.data}"] if args.data else []))
         if args.name:
             config = dataclasses.replace(config, train=dataclasses.replace(config.train, name=args.name))
         result = train(config, resume=args.resume, device=args.device, progress=not args.no_progress)
