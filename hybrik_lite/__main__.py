@@ -9,6 +9,7 @@ COMMANDS = {
     "train": ("hybrik_lite.train", "train the network on synthetic data (resumable; torchrun for several processes)"),
     "eval": ("hybrik_lite.evaluate", "MPJPE, PA-MPJPE, PVE of a checkpoint on the frozen split or a fresh one"),
     "synthetic": ("hybrik_lite.synthetic", "regenerate the frozen synthetic split"),
+    "photo": ("hybrik_lite.photo", "a real photo (MediaPipe landmarks, the photo extra) -> our joints, twists, IK, mesh"),
 }
 
 
