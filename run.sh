@@ -24,7 +24,9 @@ setup() {
 case "${1:-}" in
   tutorial)
     setup
-    exec jupyter lab notebooks/
+    # JupyterLab refuses to run as root (e.g. in a container) without --allow-root
+    if [ "$(id -u)" -eq 0 ]; then set -- --allow-root; else set --; fi
+    exec jupyter lab "$@" notebooks/
     ;;
   execute)
     setup

@@ -12,7 +12,8 @@ from . import skeleton
 
 __all__ = ["to_numpy", "view_coordinates", "plot_skeleton", "mesh_figure", "add_skeleton", "add_points", "bone_colors",
            "PIPELINE_STAGES", "PARAMETER_STAGE", "pipeline_figure", "mesh_overlay",
-           "draw_skeleton_2d", "prediction_figure", "figure_png"]
+           "draw_skeleton_2d", "prediction_figure", "figure_png",
+           "PERSON_COLORS", "render_people", "image_grid", "draw_sample"]
 
 _SIDE_COLORS = {"left": "#1f77b4", "right": "#d62728", "mid": "#2ca02c"}
 
@@ -72,42 +73,59 @@ def _equal_axes(ax, pts: np.ndarray) -> None:
 
 
 def mesh_figure(vertices, faces, joints=None, parents=skeleton.PARENTS, *, title: str | None = None,
-                color: str = "#c9b8a8", opacity: float = 1.0, height: int = 500):
+                color: str = "#c9b8a8", opacity: float = 1.0, height: int = 500, ranges=None):
     """A plotly figure of a mesh ``(V, 3)``/``(F, 3)``, with an optional skeleton ``(J, 3)`` on top.
 
     The scene shows body coordinates as they are: Y up, the person facing +Z (towards you).
+    The mesh is smooth-shaded (``flatshading=False``: with flat shading, software WebGL draws
+    the body as a dark silhouette). ``ranges``: fixed axis ranges ``((x0, x1), (y0, y1), (z0, z1))``
+    in metres (an explorer passes them so that the box does not jump as the body moves), or
+    None to fit the data. ``layout.uirevision`` is set, so a redraw keeps the learner's camera.
     """
     import plotly.graph_objects as go
 
     v, f = to_numpy(vertices), to_numpy(faces).astype(np.int64)
     fig = go.Figure()
     fig.add_trace(go.Mesh3d(x=v[:, 0], y=v[:, 1], z=v[:, 2], i=f[:, 0], j=f[:, 1], k=f[:, 2], color=color,
-                            opacity=opacity, flatshading=True, name="mesh",
-                            lighting=dict(ambient=0.45, diffuse=0.8, specular=0.1),
-                            lightposition=dict(x=0, y=2, z=4)))
+                            opacity=opacity, flatshading=False, name="mesh",
+                            lighting=dict(ambient=0.5, diffuse=0.75, specular=0.05, roughness=0.9),
+                            lightposition=dict(x=1, y=2, z=4)))
     if joints is not None:
         add_skeleton(fig, joints, parents)
-    fig.update_layout(
-        title=title, height=height, margin=dict(l=0, r=0, t=30 if title else 0, b=0), showlegend=False,
-        scene=dict(aspectmode="data", xaxis_title="x", yaxis_title="y (up)", zaxis_title="z (front)",
-                   camera=dict(up=dict(x=0, y=1, z=0), eye=dict(x=0.3, y=0.3, z=2.0))))
+    scene = dict(aspectmode="data", xaxis_title="x", yaxis_title="y (up)", zaxis_title="z (front)",
+                 camera=dict(up=dict(x=0, y=1, z=0), eye=dict(x=0.3, y=0.15, z=2.0)))
+    if ranges is not None:
+        ranges = [tuple(float(v) for v in r) for r in ranges]
+        if len(ranges) != 3 or any(len(r) != 2 or not r[0] < r[1] for r in ranges):
+            raise ValueError(f"ranges must be ((x0, x1), (y0, y1), (z0, z1)) with x0 < x1 etc., got {ranges}")
+        sizes = [r[1] - r[0] for r in ranges]
+        scene.update(aspectmode="manual", aspectratio=dict(zip("xyz", (size / max(sizes) for size in sizes))),
+                     **{f"{axis}axis": dict(range=list(r), autorange=False, title=scene[f"{axis}axis_title"])
+                        for axis, r in zip("xyz", ranges)})
+        for axis in "xyz":
+            del scene[f"{axis}axis_title"]
+    fig.update_layout(title=dict(text=title, font=dict(size=14)), height=height,
+                      margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      showlegend=False, uirevision="keep", scene=scene)
     return fig
 
 
 def add_skeleton(fig, joints, parents=skeleton.PARENTS, *, name: str = "skeleton", color=None, width: int = 6):
-    """Add bones as one line trace per side (plotly), joints as markers."""
+    """Add the bones as one line trace coloured per bone (plotly; blue left, red right, green midline,
+    or ``color``), and the joints as markers (trace ``name + " joints"``). One trace for all bones
+    keeps a redraw cheap in the browser."""
     import plotly.graph_objects as go
 
     j = to_numpy(joints)
     colors = bone_colors(parents)
-    by_color: dict[str, list] = {}
+    pts, point_colors = [], []
     for child, parent in enumerate(parents):
         if parent >= 0:
-            by_color.setdefault(color or colors[child], []).extend([j[parent], j[child], [None] * 3])
-    for c, pts in by_color.items():
-        pts = np.array(pts, dtype=float)
-        fig.add_trace(go.Scatter3d(x=pts[:, 0], y=pts[:, 1], z=pts[:, 2], mode="lines",
-                                   line=dict(color=c, width=width), name=name, hoverinfo="skip"))
+            pts.extend([j[parent], j[child], [np.nan] * 3])
+            point_colors.extend([color or colors[child]] * 3)
+    pts = np.array(pts, dtype=float)
+    fig.add_trace(go.Scatter3d(x=pts[:, 0], y=pts[:, 1], z=pts[:, 2], mode="lines", connectgaps=False,
+                               line=dict(color=point_colors, width=width), name=name, hoverinfo="skip"))
     fig.add_trace(go.Scatter3d(x=j[:, 0], y=j[:, 1], z=j[:, 2], mode="markers", marker=dict(size=3, color="black"),
                                name=name + " joints",
                                text=[skeleton.JOINT_NAMES[i] if i < 29 else str(i) for i in range(len(j))]))
@@ -214,18 +232,18 @@ def mesh_overlay(images: torch.Tensor, vertices_cam: torch.Tensor, faces: torch.
                  opacity: float = 0.65, color=None) -> tuple[np.ndarray, np.ndarray]:
     """Meshes rendered over their images with our rasteriser (shaded grey-blue, or ``color`` RGB).
 
-    ``images`` ``(B, 3, S, S)`` in [0, 1]; ``vertices_cam`` ``(B, V, 3)`` camera frame (metres);
-    ``faces`` ``(F, 3)``; ``K`` ``(3, 3)`` or ``(B, 3, 3)``. Returns ``(B, S, S, 3)`` float RGB and the
-    ``(B, S, S)`` coverage mask, as numpy arrays for ``imshow``.
+    ``images`` ``(B, 3, H, W)`` in [0, 1] (square crops or whole photos); ``vertices_cam`` ``(B, V, 3)``
+    camera frame (metres); ``faces`` ``(F, 3)``; ``K`` ``(3, 3)`` or ``(B, 3, 3)``. Returns ``(B, H, W, 3)``
+    float RGB and the ``(B, H, W)`` coverage mask, as numpy arrays for ``imshow``.
     """
     from . import render
 
-    S = images.shape[-1]
+    size = tuple(images.shape[-2:])
     colours = None
     if color is not None:
         colours = torch.as_tensor(color, dtype=vertices_cam.dtype, device=vertices_cam.device).expand(
             vertices_cam.shape[1], 3)
-    out = render.render(vertices_cam, faces, K, (S, S), vertex_colors=colours, light_dir=(0.3, -0.4, -1.0),
+    out = render.render(vertices_cam, faces, K, size, vertex_colors=colours, light_dir=(0.3, -0.4, -1.0),
                         background=0.0)
     img = images.permute(0, 2, 3, 1).detach().cpu().numpy()
     shaded = out.image.permute(0, 2, 3, 1).detach().cpu().numpy()
@@ -291,3 +309,88 @@ def figure_png(fig, dpi: int = 90) -> bytes:
     fig.savefig(buffer, format="png", dpi=dpi)
     plt.close(fig)
     return buffer.getvalue()
+
+
+# --- synthetic people (notebook 04) -----------------------------------------------------------
+#: RGB of the four body regions of :func:`synthetic.vertex_regions`: skin, top, bottom, shoes.
+PERSON_COLORS = ((0.87, 0.67, 0.53), (0.25, 0.45, 0.75), (0.3, 0.3, 0.35), (0.15, 0.1, 0.1))
+
+
+def render_people(bm, rot_mats: torch.Tensor, betas: torch.Tensor, *, fill: float = 0.8, size: int = 128,
+                  background=1.0, light_dir=(0.3, -0.4, -1.0)):
+    """Pose and shape people, frame each one centred in a square crop, and render them.
+
+    What :func:`synthetic.render_samples` does, minus the randomness: no shift, no occluders, the
+    fixed :data:`PERSON_COLORS`. ``rot_mats`` ``(B, 24, 3, 3)`` local rotations whose root is the
+    camera-frame orientation, ``betas`` ``(B, 10)``, both on ``bm``'s device; ``fill`` is the share of
+    the ``size``-pixel crop that the larger side of the person's box fills. Returns ``images``
+    ``(B, 3, size, size)`` in [0, 1], ``joints_2d`` ``(B, 29, 2)`` pixels and ``root`` ``(B, 3)`` the
+    camera-frame pelvis in metres.
+    """
+    from . import camera, render, synthetic
+
+    dtype, device = bm.v_template.dtype, bm.v_template.device
+    B = len(rot_mats)
+    K = camera.intrinsics(size, dtype, device)
+    colors = torch.tensor(PERSON_COLORS, dtype=dtype, device=device)[synthetic.vertex_regions(bm.lbs_weights)]
+    with torch.no_grad():
+        out = bm(betas.to(dtype), rot_mats.to(dtype))
+        root = synthetic.frame_person(out.vertices, out.joints[:, 0], K, size,
+                                      torch.full((B,), fill, dtype=dtype, device=device),
+                                      torch.zeros(B, 2, dtype=dtype, device=device))
+        offset = (root - out.joints[:, 0])[:, None]
+        image = render.render(out.vertices + offset, bm.faces, K, (size, size), vertex_colors=colors,
+                              light_dir=light_dir, background=background).image
+    return image.clamp(0, 1), camera.project(out.joints + offset, K), root
+
+
+def image_grid(images, titles=None, joints_2d=None, *, ncols: int | None = None, size: float = 2.2):
+    """Images ``(N, 3, H, W)`` in [0, 1] in a grid of ``ncols`` columns (default: one row), titled by
+    ``titles`` (N strings) and, if given, with their 2D joints ``(N, J, 2)`` (pixels, centres at +0.5)
+    as green dots (``gid="joints"``). ``size``: inches per panel. Returns the matplotlib figure."""
+    import math
+
+    import matplotlib.pyplot as plt
+
+    n = len(images)
+    ncols = ncols or n
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * 1.05), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k >= n:
+            continue
+        ax.imshow(to_numpy(images[k]).transpose(1, 2, 0).clip(0, 1))
+        if titles is not None:
+            ax.set_title(titles[k], fontsize=9)
+        if joints_2d is not None:
+            uv = to_numpy(joints_2d[k])
+            ax.scatter(uv[:, 0] - 0.5, uv[:, 1] - 0.5, s=5, c="tab:green", gid="joints")
+    fig.tight_layout()
+    return fig
+
+
+def draw_sample(ax, image, joints_2d, visible, boxes=None, *, title: str | None = None, bones: bool = True):
+    """One sample on an image axis: the image ``(3, H, W)``, its bones in white (if ``bones``), its
+    joints ``(J, 2)`` (pixels, centres at +0.5) in green where ``visible`` ``(J,)`` and red where not
+    (scatter gids "visible", "hidden"), and occluding boxes ``(K, 4)`` as ``(u0, v0, u1, v1)`` pixel
+    edges, dashed yellow (patch gid "box")."""
+    from matplotlib.patches import Rectangle
+
+    img = to_numpy(image).transpose(1, 2, 0)
+    ax.imshow(img.clip(0, 1))
+    uv, shown = to_numpy(joints_2d), to_numpy(visible).astype(bool)
+    if bones:
+        draw_skeleton_2d(ax, uv, "white", lw=0.8)
+    for keep, colour, gid in ((shown, "lime", "visible"), (~shown, "red", "hidden")):
+        ax.scatter(uv[keep, 0] - 0.5, uv[keep, 1] - 0.5, s=7, c=colour, edgecolors="k", linewidths=0.3,
+                   zorder=3, gid=gid)
+    for u0, v0, u1, v1 in ([] if boxes is None else to_numpy(boxes).tolist()):
+        ax.add_patch(Rectangle((u0 - 0.5, v0 - 0.5), u1 - u0, v1 - v0, fill=False, ls="--", color="yellow",
+                               lw=1, gid="box"))
+    ax.set_xlim(-0.5, img.shape[1] - 0.5)
+    ax.set_ylim(img.shape[0] - 0.5, -0.5)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)

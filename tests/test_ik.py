@@ -574,7 +574,8 @@ def test_explorers_wire_their_controls(bm_low):
     from hybrik_lite import widgets
 
     ui = widgets.twist_swing_explorer(bm_low)
-    assert {c.description for c in ui.children[:-1]} == {"joint", "swing (deg)", "swing direction", "twist (deg)"}
+    assert {c.description for c in ui.controls.values()} == {"joint", "swing (deg)", "swing direction (deg)",
+                                                             "twist (deg)", "child compensates"}
     ui = widgets.ik_explorer(bm_low)
-    assert {c.description for c in ui.children[:-1]} == {"move", "dx (m)", "dy (m)", "dz (m)", "twist",
-                                                         "twist (deg)", "mode"}
+    assert {c.description for c in ui.controls.values()} == {"move", "along its bone (m)", "dx (m)", "dy (m)",
+                                                             "dz (m)", "twist", "twist (deg)", "mode"}
