@@ -14,9 +14,20 @@ largest vertex difference, on two models: the shipped open model (no pose correc
 SMPL-format model with nonzero ``posedirs`` (the open model's arrays plus random correctives of
 SMPL's magnitude, since the licensed SMPL file is not here).
 
-Recorded (2 CPU cores, torch 2.13.0 CPU, 1 thread, other work sharing the machine):
+Recorded 2026-12-04 (2 CPU cores, torch 2.13.0 CPU, 1 thread, float32, a quiet machine; no CUDA
+device was lent, so no GPU figures). Medians in ms; the ratio is SMPLLayer / ours:
 
-    (filled in below by the last run; see the issue note for the before/after tables)
+    open model (13,718 vertices, no pose correctives)
+    batch   bm(betas, pose)   SMPLLayer     lbs   SMPLLayer/ours   max |dv| (m)
+        1              1.14        3.12    2.91            2.73x        3.0e-07
+       64             21.62      102.87   80.05            4.76x        4.2e-07
+     1024            764.59     2757.04 1604.38            3.61x        4.9e-07
+    open model + random pose correctives (SMPL-format, posedirs nonzero)
+        1              3.42        3.38    3.02            0.99x        7.2e-07
+       64             46.60      112.50   98.60            2.41x        4.2e-07
+     1024            940.91     2182.20 1596.99            2.32x        4.8e-07
+    before (the forward went through smplx's layer, then regressed the rest joints again):
+    0.83x / 0.94x at batch 64 / 1024 on the open model, 0.86x / 0.86x with pose correctives.
 """
 from __future__ import annotations
 
