@@ -405,6 +405,20 @@ class Human36M(ParsedDataset):
         return rows.arrays(path)
 
 
+def _coco_pairs(dataset) -> tuple:
+    """A COCO-format file (3DPW, COCO): its path and each annotation paired with its image record."""
+    path = dataset.dir / dataset.expected_file()
+    data = _read_json(path, dataset)
+    images = {img["id"]: img for img in data["images"]}
+    return path, [(ann, images[ann["image_id"]]) for ann in data["annotations"]]
+
+
+def _clipped_box(ann: dict, img: dict) -> list:
+    """The annotation's COCO ``[x, y, w, h]`` box as inclusive corners clipped to its image."""
+    return transforms.box_xywh_to_xyxy(torch.tensor([ann["bbox"]], dtype=torch.float64),
+                                       img["width"], img["height"])[0].tolist()
+
+
 class PW3D(ParsedDataset):
     """3DPW (HybrIK's ``pw3d/json/3DPW_{split}_new.json``, COCO format, metres)."""
     name, title, folder, url = "3dpw", "3DPW", "pw3d", "https://virtualhumans.mpi-inf.mpg.de/3DPW/"
@@ -415,15 +429,11 @@ class PW3D(ParsedDataset):
         return f"json/3DPW_{self.split}_new.json"
 
     def _parse(self) -> dict:
-        path = self.dir / self.expected_file()
-        data = _read_json(path, self)
-        images = {img["id"]: img for img in data["images"]}
+        path, pairs = _coco_pairs(self)
         rows = _Records()
-        for ann in data["annotations"]:
-            img = images[ann["image_id"]]
+        for ann, img in pairs:
             if "width" in img and "height" in img:
-                x0, y0, x1, y1 = transforms.box_xywh_to_xyxy(torch.tensor([ann["bbox"]], dtype=torch.float64),
-                                                             img["width"], img["height"])[0].tolist()
+                x0, y0, x1, y1 = _clipped_box(ann, img)
                 if min(x1 - x0, y1 - y0) < 5:
                     continue
             joints, weight = _joints_29(ann["smpl_joint_cam"], {j: j for j in range(24)}, 1.0)
@@ -475,16 +485,12 @@ class COCO(ParsedDataset):
         return f"annotations/person_keypoints_{self.split}2017.json"
 
     def _parse(self) -> dict:
-        path = self.dir / self.expected_file()
-        data = _read_json(path, self)
-        images = {img["id"]: img for img in data["images"]}
+        path, pairs = _coco_pairs(self)
         rows = _Records()
-        for ann in data["annotations"]:
+        for ann, img in pairs:
             if ann.get("iscrowd", 0) or ann.get("category_id", 1) != 1:
                 continue
-            img = images[ann["image_id"]]
-            x0, y0, x1, y1 = transforms.box_xywh_to_xyxy(torch.tensor([ann["bbox"]], dtype=torch.float64),
-                                                         img["width"], img["height"])[0].tolist()
+            x0, y0, x1, y1 = _clipped_box(ann, img)
             keypoints = np.asarray(ann["keypoints"], dtype=np.float64).reshape(17, 3)
             joints_2d, weight = np.zeros((29, 2)), np.zeros(29)
             for name, j in COCO_TO_29.items():
