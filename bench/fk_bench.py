@@ -88,6 +88,10 @@ def main():
                     diff = (fns["ours"]() - fns["layer"]()).abs().max().item()
                 print(f"{batch:>6} {t['ours'] * 1e3:>16.2f} {t['layer'] * 1e3:>10.2f} {t['lbs'] * 1e3:>8.2f} "
                       f"{t['layer'] / t['ours']:>14.2f}x {t['lbs'] / t['ours']:>8.2f}x {diff:>13.1e}")
+                if batch in (64, 1024):
+                    met = t["layer"] / t["ours"] >= 1.5 and diff <= 1e-6
+                    print(f"       target at batch {batch} (>= 1.5x SMPLLayer, |dv| <= 1e-6 m): "
+                          f"{'met' if met else 'NOT met'}")
 
 
 if __name__ == "__main__":

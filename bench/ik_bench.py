@@ -136,6 +136,7 @@ def timing(bm, device, quick):
     print(f"\n== time per call, float32, {device}, {torch.get_num_threads()} thread(s), median of interleaved rounds ==")
     print(f"{'batch':>6} {'solve adaptive':>15} {'solve naive':>12} {'compiled':>10} {'plain loop':>11} "
           f"{'loop/adaptive':>14} {'loop/naive':>11} {'loop/compiled':>14}")
+    results = {}
     for batch in (1, 64, 1024):
         rest, _, joints, phi = sample(bm, batch, seed=batch)
         args = [x.float().to(device) for x in (joints, phi, rest)]
@@ -149,6 +150,14 @@ def timing(bm, device, quick):
         ratio = f"{t['loop'] / t['compiled']:>13.2f}x" if "compiled" in t else f"{'-':>14}"
         print(f"{batch:>6} {t['adaptive'] * 1e3:>12.2f} ms {t['naive'] * 1e3:>9.2f} ms {compiled} {t['loop'] * 1e3:>8.2f} ms "
               f"{t['loop'] / t['adaptive']:>13.2f}x {t['loop'] / t['naive']:>10.2f}x {ratio}")
+        results[batch] = t
+    need = {1: 3.0, 1024: 1.5}
+    for name in [k for k in ("adaptive", "compiled") if k in results[1]]:
+        verdicts = [f"batch {b}: {results[b]['loop'] / results[b][name]:.2f}x vs >= {x}x "
+                    f"{'met' if results[b]['loop'] / results[b][name] >= x else 'NOT met'}" for b, x in need.items()]
+        print(f"target, {name}: " + "; ".join(verdicts))
+    slower = [b for b, t in results.items() if t["naive"] > t["adaptive"]]
+    print(f"target, naive no slower than adaptive: {'met' if not slower else f'NOT met at batch {slower}'}")
 
 
 def accuracy(bm, n):
