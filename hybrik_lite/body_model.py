@@ -271,7 +271,7 @@ class BodyModel(nn.Module):
         if rot_mats.shape[0] != batch:
             raise ValueError(f"betas and pose must have the same batch size, got {batch} and {rot_mats.shape[0]}")
         arrays = self._arrays()
-        rest_joints = torch.addmm(arrays["joint_template"], betas, arrays["joint_dirs"]).reshape(batch, -1, 3)
+        rest_joints = self.rest_joints(betas)
         points = torch.addmm(arrays["template"], betas, arrays["shape_dirs"])                # (B, 3V) shaped
         if arrays["pose_dirs"] is not None:                                                  # pose correctives
             eye = torch.eye(3, dtype=rot_mats.dtype, device=rot_mats.device)

@@ -33,7 +33,7 @@ from ._checks import check_same, check_tensor
 
 __all__ = [
     "FOCAL_PER_256", "DEPTH_FACTOR", "CAMERA_FROM_BODY", "focal_length", "intrinsics", "pinhole", "project",
-    "body_to_camera", "camera_to_body", "cam_to_uvd", "uvd_to_cam", "uvd_to_root_relative", "root_depth_from_scale",
+    "body_to_camera", "camera_to_body", "cam_to_uvd", "pixels_to_uvd", "uvd_to_cam", "uvd_to_root_relative", "root_depth_from_scale",
     "scale_from_root_depth", "camera_params_from_root", "root_from_camera_params",
 ]
 
@@ -139,9 +139,13 @@ def cam_to_uvd(joints_cam: torch.Tensor, K: torch.Tensor, image_size: int, root:
 
     ``u, v = pixel / S - 0.5``; ``d = (z - z_root) / 2.2 m`` with the root joint ``root``.
     """
-    uv = project(joints_cam, K)
+    return pixels_to_uvd(project(joints_cam, K), joints_cam, image_size, root)
+
+
+def pixels_to_uvd(pixels: torch.Tensor, joints_cam: torch.Tensor, image_size: int, root: int = 0) -> torch.Tensor:
+    """:func:`cam_to_uvd` with the joints' crop pixels ``(B, J, 2)`` given (e.g. mapped by a crop's affine)."""
     depth = (joints_cam[..., 2:] - joints_cam[:, root:root + 1, 2:]) / DEPTH_FACTOR
-    return torch.cat([uv / image_size - 0.5, depth], -1)
+    return torch.cat([pixels / image_size - 0.5, depth], -1)
 
 
 def uvd_to_cam(uvd: torch.Tensor, K: torch.Tensor, image_size: int, root_depth: torch.Tensor) -> torch.Tensor:

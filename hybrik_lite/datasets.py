@@ -110,6 +110,8 @@ COCO_JOINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_s
 COCO_TO_29 = {name: skeleton.JOINT_NAMES.index(name) for name in (
     "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_knee",
     "right_knee", "left_ankle", "right_ankle")}
+_COCO_SRC = [COCO_JOINTS.index(name) for name in COCO_TO_29]       # COCO_TO_29 as index lists
+_COCO_DST = list(COCO_TO_29.values())
 
 #: The keys of a training batch (synthetic batches get these too when sources are mixed).
 TRAINING_KEYS = ("image", "joints_2d", "uvd", "joints_cam", "pose", "betas", "phi", "K", "visible", "uvd_weight",
@@ -144,8 +146,8 @@ def _joints_29(values, index_map: dict[int, int], scale: float) -> tuple[np.ndar
     the root (they would project badly at z = 0) with weight 0."""
     src = np.asarray(values, dtype=np.float64).reshape(-1, 3) * scale
     out, weight = np.zeros((29, 3)), np.zeros(29)
-    for i, j in index_map.items():
-        out[j], weight[j] = src[i], 1.0
+    dst = list(index_map.values())
+    out[dst], weight[dst] = src[list(index_map)], 1.0
     out[weight == 0] = out[0]
     return out, weight
 
@@ -288,9 +290,8 @@ class ParsedDataset(torch.utils.data.Dataset):
         crop = transforms.warp_image(image, affine.float(), S)
 
         weight_2d = torch.from_numpy(d["weight_2d"][index])[None]
-        weight_3d = torch.from_numpy(d["weight_3d"][index])[None] if "joints_cam" in d else \
-            torch.zeros(1, 29, dtype=f64)
         if "joints_cam" in d:
+            weight_3d = torch.from_numpy(d["weight_3d"][index])[None]
             K = torch.from_numpy(d["K"][index])[None]
             joints_src = torch.from_numpy(d["joints_cam"][index])[None]
             joints_2d = transforms.apply_affine(camera.project(joints_src, K), affine)
@@ -299,7 +300,7 @@ class ParsedDataset(torch.utils.data.Dataset):
         else:
             joints_2d = transforms.apply_affine(torch.from_numpy(d["joints_2d"][index])[None], affine)
             K_crop, r_z = camera.intrinsics(S, f64)[None], torch.eye(3, dtype=f64)[None]
-            joints_cam = torch.zeros(1, 29, 3, dtype=f64)
+            joints_cam, weight_3d = torch.zeros(1, 29, 3, dtype=f64), torch.zeros(1, 29, dtype=f64)
         if "pose" in d:
             pose = rodrigues(torch.from_numpy(d["pose"][index])[None])
             phi, phi_weight = self._twist(index, pose)
@@ -311,7 +312,7 @@ class ParsedDataset(torch.utils.data.Dataset):
             betas = torch.zeros(1, 10, dtype=f64)
         has_betas = "betas" in d and self._body_is_smpl()
         sample = {
-            "image": crop, "joints_2d": joints_2d, "uvd": transforms.uvd_from_2d(joints_2d, joints_cam, S),
+            "image": crop, "joints_2d": joints_2d, "uvd": camera.pixels_to_uvd(joints_2d, joints_cam, S),
             "joints_cam": joints_cam, "pose": pose, "betas": betas, "phi": phi[None], "K": K_crop,
             "visible": (weight_2d > 0) & transforms.inside_crop(joints_2d, S),
             "uvd_weight": torch.stack([weight_2d, weight_2d, weight_3d], -1), "phi_weight": phi_weight[None],
@@ -493,10 +494,7 @@ class COCO(ParsedDataset):
             x0, y0, x1, y1 = _clipped_box(ann, img)
             keypoints = np.asarray(ann["keypoints"], dtype=np.float64).reshape(17, 3)
             joints_2d, weight = np.zeros((29, 2)), np.zeros(29)
-            for name, j in COCO_TO_29.items():
-                x, y, flag = keypoints[COCO_JOINTS.index(name)]
-                if flag > 0:
-                    joints_2d[j], weight[j] = (x + 0.5, y + 0.5), 1.0
+            joints_2d[_COCO_DST], weight[_COCO_DST] = keypoints[_COCO_SRC, :2] + 0.5, keypoints[_COCO_SRC, 2] > 0
             if min(x1 - x0, y1 - y0) < 5 or not weight.any():
                 continue
             joints_2d[weight == 0] = ((x0 + x1) / 2, (y0 + y1) / 2)

@@ -196,12 +196,11 @@ def h36m_protocol_errors(pred: torch.Tensor, gt: torch.Tensor, protocol: str) ->
     if pred.shape != gt.shape or pred.shape[1:] != (17, 3):
         raise ValueError(f"expected pred and gt (B, 17, 3), got {tuple(pred.shape)} and {tuple(gt.shape)}")
     scored = list(skeleton.H36M_EVAL_14)
-    p, g = pred - pred[:, :1], gt - gt[:, :1]
-    per_joint = (p[:, scored] - g[:, scored]).norm(dim=-1)
+    per_joint = metrics.joint_errors(pred, gt)[:, scored]
     if protocol == "3dpw":
-        pa = metrics.pa_mpjpe(p[:, scored], g[:, scored])
+        pa = metrics.pa_mpjpe(pred[:, scored], gt[:, scored])
     else:
-        pa = (metrics.procrustes_align(p, g) - g)[:, scored].norm(dim=-1).mean(-1)
+        pa = metrics.joint_errors(pred, gt, "procrustes")[:, scored].mean(-1)
     return {"mpjpe": per_joint.mean(-1), "pa_mpjpe": pa, "per_joint": per_joint}
 
 

@@ -95,8 +95,7 @@ LEVELS: tuple[tuple[int, ...], ...] = tuple(
 # a run of consecutive joints whose parents all sit on the level above
 assert [j for level in LEVELS for j in level] == list(range(1, skeleton.NUM_SMPL_JOINTS))
 assert all(list(level) == list(range(level[0], level[-1] + 1)) for level in LEVELS)
-assert all(_PARENTS[j] in (above if d else (0,)) for d, (above, level) in enumerate(zip((None,) + LEVELS, LEVELS))
-           for j in level)
+assert all(_PARENTS[j] in above for above, level in zip(((0,),) + LEVELS, LEVELS) for j in level)
 
 
 # --- the root: orthogonal Procrustes ---------------------------------------------------------
@@ -218,20 +217,19 @@ class _Prepared:
         self.root = root_rotation(rest_joints[:, root_kids] - rest_joints[:, :1], targets[:, root_kids])
 
 
-def _joint_rotations(g_parent, aim_from, target_child, rest_dir, twist, perp=None):
+def _joint_rotations(g_parent, aim_from, target_child, rest_dir, twist):
     """Local rotations of joints whose parents are solved. Shapes ``(B, L, ...)``.
 
     ``g_parent (B, L, 3, 3)`` parents' global rotations, ``aim_from (B, L, 3)`` where each
     joint aims from, ``target_child (B, L, 3)``, ``rest_dir (B, L, 3)`` the unit rest bone,
-    ``twist (B, L, 3, 3)``, ``perp`` the bones' fallback swing axes if known (else computed only
-    when some swing is a flip). Returns ``R_j (B, L, 3, 3)``.
+    ``twist (B, L, 3, 3)``. Returns ``R_j (B, L, 3, 3)``.
     """
     aim = target_child - aim_from
     aim_local = (aim[..., None, :] @ g_parent)[..., 0, :]               # G_parent^T aim: the joint's frame
     direction, no_aim = unit_vectors(aim_local)
     if bool(no_aim.any()):
         direction = torch.where(no_aim[..., None], rest_dir, direction)  # zero bone: no swing
-    swing = _swing_units(rest_dir, direction, perp)
+    swing = _swing_units(rest_dir, direction)
     return orthonormalize(swing @ twist)
 
 
@@ -311,7 +309,7 @@ def solve_joint_by_joint(joints: torch.Tensor, phi: torch.Tensor, rest_joints: t
     One Python step per joint (23), each computing its own swing and twist with the same
     formulas; the root by the same Procrustes. Same arguments, result and guarantees as
     :func:`solve`; slower, mostly for small batches where per-step overhead dominates. Kept as
-    the readable version, and as a check and a baseline (bench/ik_bench.py) for :func:`solve`.
+    the readable version and as a check of :func:`solve` (tests, notebook 03).
     """
     _check_inputs(joints, phi, rest_joints, mode)
     if detach_targets:

@@ -48,8 +48,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import camera, ik, kinematics, skeleton
-from .twist_swing import perpendicular
+from . import camera, ik, kinematics, skeleton, transforms
+from .twist_swing import perpendicular, unit_vectors
 
 __all__ = ["LANDMARK_NAMES", "VISIBLE", "SAMPLE_PHOTOS", "LIGHT_INSTALL", "INSTALL_HINT", "HEEL_OFFSET",
            "Landmarks", "PhotoFit", "sample_image", "load_image", "unavailable", "detect", "frame",
@@ -235,7 +235,20 @@ def detect(image: np.ndarray) -> Landmarks:
 
 # --- landmarks -> our 29 joints ----------------------------------------------------------------------
 def _unit(v: torch.Tensor) -> torch.Tensor:
-    return v / torch.linalg.vector_norm(v, dim=-1, keepdim=True).clamp_min(1e-12)
+    """Unit vectors ``(..., 3)`` (zeros stay zero): :func:`hybrik_lite.twist_swing.unit_vectors`."""
+    return unit_vectors(v)[0]
+
+
+def _rest_heel(rest_joints: torch.Tensor, side: str) -> torch.Tensor:
+    """Where the back of the ``side`` heel sits at rest: ``(B, 29, 3) -> (B, 3)`` (:data:`HEEL_OFFSET`)."""
+    return rest_joints[:, _J[f"{side}_ankle"]] + torch.tensor(HEEL_OFFSET).to(rest_joints)
+
+
+def _no_twist(batch: int, like: torch.Tensor) -> torch.Tensor:
+    """Zero twists ``(batch, 23, 2)`` as (cos, sin) = (1, 0), with ``like``'s dtype and device."""
+    phi = torch.zeros(batch, ik.NUM_TWISTS, 2).to(like)
+    phi[..., 0] = 1
+    return phi
 
 
 def frame(primary: torch.Tensor, secondary: torch.Tensor) -> torch.Tensor:
@@ -270,8 +283,7 @@ def landmarks_to_joints(lm: torch.Tensor, rest_joints: torch.Tensor) -> torch.Te
                          f"{tuple(rest_joints.shape)}")
     t = rest_joints
     out = torch.zeros_like(t)
-    for j, m in DIRECT.items():
-        out[:, j] = lm[:, m]
+    out[:, list(DIRECT)] = lm[:, list(DIRECT.values())]
     at = {name: lm[:, i] for name, i in _LM.items()}
     # torso: two frames with one "up" (hip centre -> shoulder centre), each with its own left-right line
     hip_mid, sh_mid = (at["left_hip"] + at["right_hip"]) / 2, (at["left_shoulder"] + at["right_shoulder"]) / 2
@@ -302,7 +314,7 @@ def landmarks_to_joints(lm: torch.Tensor, rest_joints: torch.Tensor) -> torch.Te
         out[:, hand] = out[:, wrist] + _carry(hand_turn, (t[:, hand] - t[:, wrist])[:, None])[:, 0]
         out[:, tip] = out[:, hand] + _carry(hand_turn, (t[:, tip] - t[:, hand])[:, None])[:, 0]
         # foot frame: heel -> toe forward, heel -> ankle up
-        rest_heel = t[:, ankle] + torch.tensor(HEEL_OFFSET).to(t)
+        rest_heel = _rest_heel(t, side)
         foot_turn = (frame(at[f"{side}_foot_index"] - at[f"{side}_heel"], at[f"{side}_ankle"] - at[f"{side}_heel"])
                      @ frame(t[:, _J[f"{side}_big_toe"]] - rest_heel, t[:, ankle] - rest_heel).transpose(-1, -2))
         out[:, foot] = out[:, ankle] + _carry(foot_turn, (t[:, foot] - t[:, ankle])[:, None])[:, 0]
@@ -365,8 +377,7 @@ def rest_cue_directions(rest_joints: torch.Tensor) -> torch.Tensor:
     out = []
     for _, side, kind in CUES:
         if kind.startswith("heel -> toe"):
-            heel = rest_joints[:, _J[f"{side}_ankle"]] + torch.tensor(HEEL_OFFSET).to(rest_joints)
-            out.append(_unit(rest_joints[:, _J[f"{side}_big_toe"]] - heel))
+            out.append(_unit(rest_joints[:, _J[f"{side}_big_toe"]] - _rest_heel(rest_joints, side)))
             continue
         out.append(torch.tensor(_rest_cue(side, kind)).to(rest_joints).expand(B, 3))
     return torch.stack(out, 1)
@@ -449,8 +460,7 @@ def estimate_twist(joints: torch.Tensor, rest_joints: torch.Tensor, observed: to
     each after an :func:`hybrik_lite.ik.solve` with the twists so far; after that the cue angles
     are met (to rounding) at every joint that has one.
     """
-    phi = torch.zeros(joints.shape[0], ik.NUM_TWISTS, 2).to(joints)
-    phi[..., 0] = 1
+    phi = _no_twist(joints.shape[0], joints)
     levels = max(skeleton.depth()[j] for j in _CUE_JOINTS)
     for _ in range(levels):
         rot_mats = ik.solve(joints, phi, rest_joints, mode=mode)
@@ -461,16 +471,19 @@ def estimate_twist(joints: torch.Tensor, rest_joints: torch.Tensor, observed: to
 
 
 # --- the camera --------------------------------------------------------------------------------------
+#: The joints :func:`landmark_targets_2d` has a pixel target for.
+_TARGETS_2D = [*DIRECT, _J["head"]]
+
+
 def landmark_targets_2d(landmarks: Landmarks) -> tuple[torch.Tensor, torch.Tensor]:
     """Where each of our joints should land in the photo: ``(B, 29, 2)`` pixels and ``(B, 29)``
     weights (the landmark's visibility; 0 for joints without a landmark of their own). The limb
     joints and big toes are landmarks; the head is the ears' midpoint."""
     uv = torch.zeros(landmarks.pixels.shape[0], skeleton.NUM_JOINTS, 2).to(landmarks.pixels)
     w = torch.zeros(uv.shape[:2]).to(uv)
-    for j, m in DIRECT.items():
-        uv[:, j], w[:, j] = landmarks.pixels[:, m], landmarks.visibility[:, m]
-    ears = [_LM["left_ear"], _LM["right_ear"]]
-    uv[:, 15], w[:, 15] = landmarks.pixels[:, ears].mean(1), landmarks.visibility[:, ears].amin(-1)
+    uv[:, list(DIRECT)] = landmarks.pixels[:, list(DIRECT.values())]
+    uv[:, _J["head"]] = landmarks.pixels[:, [_LM["left_ear"], _LM["right_ear"]]].mean(1)
+    w[:, _TARGETS_2D] = joint_visibility(landmarks.visibility)[:, _TARGETS_2D]
     return uv, w
 
 
@@ -497,8 +510,9 @@ def fit_camera(points: torch.Tensor, uv: torch.Tensor, weight: torch.Tensor, K: 
     zero, ones = torch.zeros_like(du), torch.ones_like(du)
     rows_u = torch.stack([f_x * ones, zero, -du], -1)                       # (B, N, 3)
     rows_v = torch.stack([zero, f_y * ones, -dv], -1)
-    A = torch.cat([rows_u, rows_v], 1) * torch.cat([W, W], 1)[..., None]
-    b = torch.cat([du * P[..., 2] - f_x * P[..., 0], dv * P[..., 2] - f_y * P[..., 1]], 1) * torch.cat([W, W], 1)
+    W = torch.cat([W, W], 1)                                                 # one weight per row
+    A = torch.cat([rows_u, rows_v], 1) * W[..., None]
+    b = torch.cat([du * P[..., 2] - f_x * P[..., 0], dv * P[..., 2] - f_y * P[..., 1]], 1) * W
     return torch.linalg.lstsq(A, b[..., None]).solution[..., 0].to(points.dtype)
 
 
@@ -558,8 +572,7 @@ def reconstruct(landmarks: Landmarks, body, betas: torch.Tensor | None = None, *
     if twist:
         phi = estimate_twist(targets, rest, *twist_cues(lm, landmarks.visibility.to(rest)), mode=mode)
     else:
-        phi = torch.zeros(1, ik.NUM_TWISTS, 2).to(rest)
-        phi[..., 0] = 1
+        phi = _no_twist(1, rest)
     rot_mats = ik.solve(targets, phi, rest, mode=mode)
     seconds["twist + ik"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -581,16 +594,15 @@ def reconstruct(landmarks: Landmarks, body, betas: torch.Tensor | None = None, *
                     seconds)
 
 
-def person_box(landmarks: Landmarks, margin: float = 0.15) -> tuple[int, int, int]:
-    """A square ``(left, top, size)`` in pixels around the landmarks MediaPipe sees (visibility >=
-    :data:`VISIBLE`, all of them if none), grown by ``margin`` on each side; it may reach outside
-    the photo (pad before cropping)."""
+def person_box(landmarks: Landmarks, margin: float = 0.15) -> tuple[torch.Tensor, torch.Tensor]:
+    """A square around the landmarks MediaPipe sees (visibility >= :data:`VISIBLE`, all of them if
+    none), grown on each side by ``margin`` times their extent: centre ``(1, 2)`` and side ``(1,)`` pixels,
+    as :func:`hybrik_lite.transforms.square_box` gives them (for :func:`~hybrik_lite.transforms.crop_affine`;
+    the square may reach outside the photo, which the crop fills with zeros)."""
     px = landmarks.pixels[0]
     seen = landmarks.visibility[0] >= VISIBLE
     px = px[seen] if seen.any() else px
-    lo, hi = px.amin(0), px.amax(0)
-    centre, size = (lo + hi) / 2, float((hi - lo).max()) * (1 + 2 * margin)
-    return int(round(float(centre[0]) - size / 2)), int(round(float(centre[1]) - size / 2)), int(round(size))
+    return transforms.square_box(torch.cat([px.amin(0), px.amax(0)])[None], enlarge=1 + 2 * margin)
 
 
 # --- figure and json -------------------------------------------------------------------------------

@@ -44,18 +44,14 @@ from ._checks import check_tensor
 __all__ = [
     "AugmentConfig", "H36M_FLIP_INDEX", "box_xywh_to_xyxy", "square_box", "crop_affine", "apply_affine", "warp_image",
     "crop_camera", "mirror_rotations", "flip_twist", "flip_sample", "color_gain", "pixel_centres", "paint_boxes",
-    "points_in_boxes", "inside_crop", "noise_boxes", "draw_augmentation", "no_augmentation", "uvd_from_2d",
+    "points_in_boxes", "inside_crop", "noise_boxes", "draw_augmentation", "no_augmentation",
 ]
 
 
-def _mirror_index(names) -> tuple[int, ...]:
-    def mirror(n):
-        return ("right_" + n[5:]) if n.startswith("left_") else ("left_" + n[6:]) if n.startswith("right_") else n
-    return tuple(names.index(mirror(n)) for n in names)
-
-
-#: Mirror index of Human3.6M's 17 joints (:data:`hybrik_lite.skeleton.H36M_JOINT_NAMES`).
-H36M_FLIP_INDEX: tuple[int, ...] = _mirror_index(list(skeleton.H36M_JOINT_NAMES))
+#: Mirror index of Human3.6M's 17 joints (:data:`hybrik_lite.skeleton.H36M_JOINT_NAMES`), as
+#: :data:`hybrik_lite.skeleton.FLIP_INDEX` is of the 29.
+H36M_FLIP_INDEX: tuple[int, ...] = tuple(skeleton.H36M_JOINT_NAMES.index(skeleton._mirror_name(n))
+                                         for n in skeleton.H36M_JOINT_NAMES)
 #: Mirror index of the 23 twists (joint ``j`` at ``j - 1``).
 _TWIST_FLIP_INDEX: tuple[int, ...] = tuple(skeleton.FLIP_INDEX[j] - 1 for j in range(1, skeleton.NUM_SMPL_JOINTS))
 
@@ -172,14 +168,6 @@ def crop_camera(K: torch.Tensor, affine: torch.Tensor) -> tuple[torch.Tensor, to
     r_z = torch.stack([torch.stack([cos, -sin, zero], -1), torch.stack([sin, cos, zero], -1),
                        torch.stack([zero, zero, one], -1)], -2)
     return k_crop, r_z
-
-
-def uvd_from_2d(joints_2d: torch.Tensor, joints_cam: torch.Tensor, size: int, root: int = 0) -> torch.Tensor:
-    """HybrIK's uvd ``(B, J, 3)`` from crop pixels ``(B, J, 2)`` and camera-frame joints ``(B, J, 3)``:
-    ``u, v = pixel / S - 0.5``, ``d = (z - z_root) / 2.2 m`` (:func:`hybrik_lite.camera.cam_to_uvd`
-    when the pixels are the joints' projections)."""
-    depth = (joints_cam[..., 2:] - joints_cam[:, root:root + 1, 2:]) / camera.DEPTH_FACTOR
-    return torch.cat([joints_2d / size - 0.5, depth], -1)
 
 
 # ---------------------------------------------------------------------------------------

@@ -134,12 +134,11 @@ def swing_rotation(from_dirs: torch.Tensor, to_dirs: torch.Tensor) -> torch.Tens
     return orthonormalize(_swing_units(u, v))
 
 
-def _swing_units(u: torch.Tensor, v: torch.Tensor, perp: torch.Tensor | None = None) -> torch.Tensor:
+def _swing_units(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """The swing between unit vectors ``u -> v``, before :func:`orthonormalize` (~10 eps in float32).
 
     One formula, ``c I + [k]x + w k k^T``, whose scalar weight ``w`` switches form (see the module
-    doc); ``perp``: :func:`perpendicular` ``(u)`` when the caller has it already (else computed only
-    when some swing is a flip).
+    doc); the flip axis :func:`perpendicular` ``(u)`` is computed only when some swing is a flip.
     """
     c = _dot(u, v)                                        # (..., 1) cosine of the swing angle
     k = torch.linalg.cross(u, v, dim=-1)
@@ -153,7 +152,7 @@ def _swing_units(u: torch.Tensor, v: torch.Tensor, perp: torch.Tensor | None = N
     flipped = ~pos & (s2 <= (4 * torch.finfo(u.dtype).eps) ** 2)   # v = -u up to rounding: turn about perp(u)
     axis = k
     if bool(flipped.any()):
-        axis = torch.where(flipped, _perpendicular_units(u) if perp is None else perp, k)
+        axis = torch.where(flipped, _perpendicular_units(u), k)
         k = torch.where(flipped, torch.zeros_like(k), k)
         w = torch.where(flipped, 1 - c, w)
     outer = axis[..., :, None] * axis[..., None, :]

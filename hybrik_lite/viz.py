@@ -92,18 +92,17 @@ def mesh_figure(vertices, faces, joints=None, parents=skeleton.PARENTS, *, title
                             lightposition=dict(x=1, y=2, z=4)))
     if joints is not None:
         add_skeleton(fig, joints, parents)
-    scene = dict(aspectmode="data", xaxis_title="x", yaxis_title="y (up)", zaxis_title="z (front)",
-                 camera=dict(up=dict(x=0, y=1, z=0), eye=dict(x=0.3, y=0.15, z=2.0)))
+    axes = {axis: dict(title=label) for axis, label in zip("xyz", ("x", "y (up)", "z (front)"))}
+    scene = dict(aspectmode="data", camera=dict(up=dict(x=0, y=1, z=0), eye=dict(x=0.3, y=0.15, z=2.0)))
     if ranges is not None:
-        ranges = [tuple(float(v) for v in r) for r in ranges]
+        ranges = [tuple(float(end) for end in r) for r in ranges]
         if len(ranges) != 3 or any(len(r) != 2 or not r[0] < r[1] for r in ranges):
             raise ValueError(f"ranges must be ((x0, x1), (y0, y1), (z0, z1)) with x0 < x1 etc., got {ranges}")
         sizes = [r[1] - r[0] for r in ranges]
-        scene.update(aspectmode="manual", aspectratio=dict(zip("xyz", (size / max(sizes) for size in sizes))),
-                     **{f"{axis}axis": dict(range=list(r), autorange=False, title=scene[f"{axis}axis_title"])
-                        for axis, r in zip("xyz", ranges)})
-        for axis in "xyz":
-            del scene[f"{axis}axis_title"]
+        scene.update(aspectmode="manual", aspectratio=dict(zip("xyz", (size / max(sizes) for size in sizes))))
+        for axis, r in zip("xyz", ranges):
+            axes[axis].update(range=list(r), autorange=False)
+    scene.update({f"{axis}axis": value for axis, value in axes.items()})
     fig.update_layout(title=dict(text=title, font=dict(size=14)), height=height,
                       margin=dict(l=10, r=10, t=40 if title else 10, b=10),
                       showlegend=False, uirevision="keep", scene=scene)

@@ -97,9 +97,8 @@ def _camera_frame(azimuth_deg: float, elevation_deg: float) -> torch.Tensor:
 
 
 def _trace_points(trace) -> np.ndarray:
-    """A Scatter3d trace's points ``(N, 3)``, NaN where plotly has a gap (None)."""
-    return np.array([[np.nan if c is None else float(c) for c in axis]
-                     for axis in (trace.x, trace.y, trace.z)], dtype=float).T
+    """A 3D trace's points ``(N, 3)``, NaN where plotly has a gap (NaN or None)."""
+    return np.array([trace.x, trace.y, trace.z], dtype=float).T
 
 
 def _scene_ranges(fig, points: list[np.ndarray]) -> np.ndarray:
@@ -129,9 +128,8 @@ def figure_to_png(fig, *, azimuth_deg: float = 15.0, elevation_deg: float = 10.0
 
     meshes = [t for t in fig.data if t.type == "mesh3d"]
     scatters = [t for t in fig.data if t.type == "scatter3d"]
-    points = [np.stack([np.asarray(t.x, float), np.asarray(t.y, float), np.asarray(t.z, float)], 1) for t in meshes]
-    points += [_trace_points(t) for t in scatters]
-    ranges = _scene_ranges(fig, points)
+    points = {id(t): _trace_points(t) for t in meshes + scatters}
+    ranges = _scene_ranges(fig, list(points.values()))
     centre = ranges.mean(1)
     radius = 0.55 * float((ranges[:, 1] - ranges[:, 0]).max())       # the box's largest side fits
     half_fov = math.radians(20.0)
@@ -145,8 +143,7 @@ def figure_to_png(fig, *, azimuth_deg: float = 15.0, elevation_deg: float = 10.0
 
     background = np.full((size, size, 3), 255, np.uint8)
     for trace in meshes:
-        verts = to_camera(np.stack([np.asarray(trace.x, float), np.asarray(trace.y, float),
-                                    np.asarray(trace.z, float)], 1))[None]
+        verts = to_camera(points[id(trace)])[None]
         faces = torch.from_numpy(np.stack([np.asarray(trace.i), np.asarray(trace.j), np.asarray(trace.k)], 1)
                                  .astype(np.int64))
         rgb = torch.tensor([int(trace.color.lstrip("#")[k:k + 2], 16) / 255 for k in (0, 2, 4)], dtype=torch.float64)
@@ -157,7 +154,7 @@ def figure_to_png(fig, *, azimuth_deg: float = 15.0, elevation_deg: float = 10.0
     image = Image.fromarray(background)
     draw = ImageDraw.Draw(image)
     for trace in scatters:
-        pts = to_camera(_trace_points(trace)).numpy()
+        pts = to_camera(points[id(trace)]).numpy()
         z = pts[:, 2]
         uv = pts[:, :2] / np.where(z > 1e-6, z, np.nan)[:, None] * focal + size / 2
         mode = trace.mode or "lines+markers"
@@ -565,23 +562,22 @@ def ik_figure(bm, targets: torch.Tensor, phi: torch.Tensor, *, betas=None, mode:
     shape = _betas(bm, betas)
     targets = targets.reshape(1, 29, 3).to(dtype)
     phi = phi.reshape(1, 23, 2).to(dtype)
-    reached, errors = {}, {}
-    with torch.no_grad():
+    with torch.no_grad():                                  # both modes in one batch: [k] is ik.MODES[k]
         rest = bm.rest_joints(shape)
-        for m in ik.MODES:
-            out = bm(shape, ik.solve(targets, phi, rest, mode=m), transl=targets[:, 0] - rest[:, 0])
-            reached[m] = out
-            errors[m] = [round(v, 3) for v in ((out.joints[0] - targets[0]).norm(dim=-1) * 1000).tolist()]
-    out = reached[mode]
-    fig = viz.mesh_figure(out.vertices[0], bm.faces, out.joints[0], skeleton.PARENTS, opacity=0.6, ranges=ranges,
+        rots = torch.cat([ik.solve(targets, phi, rest, mode=m) for m in ik.MODES])
+        out = bm(shape.expand(len(ik.MODES), -1), rots, transl=(targets[:, 0] - rest[:, 0]).expand(len(ik.MODES), -1))
+        missed = (out.joints - targets).norm(dim=-1) * 1000
+    errors = {m: [round(v, 3) for v in row] for m, row in zip(ik.MODES, missed.tolist())}
+    drawn = ik.MODES.index(mode)
+    joints = out.joints[drawn]
+    fig = viz.mesh_figure(out.vertices[drawn], bm.faces, joints, skeleton.PARENTS, opacity=0.6, ranges=ranges,
                           title=title or f"IK ({mode}): mean joint error {sum(errors[mode]) / 29:.1f} mm")
     viz.add_points(fig, targets[0], name="targets", color="orange", size=4, text=list(skeleton.JOINT_NAMES))
-    segments = torch.stack([out.joints[0], targets[0], torch.full_like(targets[0], float("nan"))], 1).reshape(-1, 3)
-    pts = viz.to_numpy(segments).astype(object)
-    pts[2::3] = None
+    gaps = torch.full_like(joints, float("nan"))                  # a gap after each segment, as in viz.add_skeleton
+    pts = viz.to_numpy(torch.stack([joints, targets[0], gaps], 1).reshape(-1, 3))
     import plotly.graph_objects as go
 
-    fig.add_trace(go.Scatter3d(x=pts[:, 0], y=pts[:, 1], z=pts[:, 2], mode="lines", name="errors",
+    fig.add_trace(go.Scatter3d(x=pts[:, 0], y=pts[:, 1], z=pts[:, 2], mode="lines", connectgaps=False, name="errors",
                                line=dict(color="#e377c2", width=5), hoverinfo="skip"))
     fig.layout.meta = dict(mode=mode, errors_mm=errors)
     return fig
@@ -592,9 +588,9 @@ def ik_readout(fig, rows: int = 8) -> str:
     bars (from ``fig.layout.meta``), and the mean over the 29 joints."""
     meta = fig.layout.meta
     errors = meta["errors_mm"]
-    worst = sorted(range(29), key=lambda j: -max(errors[m][j] for m in ik.MODES))[:rows]
-    worst = [j for j in worst if max(errors[m][j] for m in ik.MODES) >= 0.05]          # reached: not listed
-    scale = max([10.0] + [errors[m][j] for m in ik.MODES for j in worst])
+    peak = [max(errors[m][j] for m in ik.MODES) for j in range(29)]
+    worst = [j for j in sorted(range(29), key=lambda j: -peak[j])[:rows] if peak[j] >= 0.05]   # reached: not listed
+    scale = max([10.0] + [peak[j] for j in worst])
     colours = {"naive": "#ff7f0e", "adaptive": "#1f77b4"}
 
     def bar(value, colour):
@@ -649,10 +645,10 @@ def twist_swing_ranges(bm, base_pose: torch.Tensor | None = None) -> tuple:
     180 degrees in eight directions, and twisted by 180 degrees, from the base pose."""
     base = demo_pose() if base_pose is None else base_pose.float().cpu()
     rest = bm.rest_joints(_betas(bm)).float().cpu()
+    settings = [(s, d, 0.0) for s in (90.0, 180.0) for d in range(-180, 180, 45)] + [(0.0, 0.0, 180.0)]
     poses = []
     for joint in range(1, 24):
         bone = rest[0, skeleton.BONE_CHILD[joint]] - rest[0, joint]
-        settings = [(s, d, 0.0) for s in (90.0, 180.0) for d in range(-180, 180, 45)] + [(0.0, 0.0, 180.0)]
         for swing, direction, twist in settings:
             pose = base.clone()
             pose[0, joint] = joint_rotation(bone, swing, direction, twist)

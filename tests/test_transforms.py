@@ -99,7 +99,7 @@ def _random_sample(n=2, size=32, seed=0):
     phi = torch.randn(n, 23, 2, generator=g, dtype=f64)
     return {
         "image": torch.rand(n, 3, size, size, generator=g, dtype=f64), "joints_2d": joints_2d,
-        "uvd": transforms.uvd_from_2d(joints_2d, joints_cam, size), "joints_cam": joints_cam,
+        "uvd": camera.pixels_to_uvd(joints_2d, joints_cam, size), "joints_cam": joints_cam,
         "pose": kinematics.rodrigues(torch.randn(n, 24, 3, generator=g, dtype=f64) * 0.5),
         "betas": torch.randn(n, 10, generator=g, dtype=f64), "phi": phi / phi.norm(dim=-1, keepdim=True), "K": K,
         "visible": torch.rand(n, 29, generator=g) > 0.3,
@@ -118,7 +118,7 @@ def test_flipping_twice_gives_the_sample_back_and_the_flip_stays_a_pinhole_view(
         assert torch.allclose(twice[key].double(), value.double(), atol=1e-12), key
     # the mirrored joints project onto the mirrored 2D joints, and uvd follows
     assert torch.allclose(camera.project(once["joints_cam"], once["K"]), once["joints_2d"], atol=1e-9)
-    assert torch.allclose(once["uvd"], transforms.uvd_from_2d(once["joints_2d"], once["joints_cam"], 32), atol=1e-12)
+    assert torch.allclose(once["uvd"], camera.pixels_to_uvd(once["joints_2d"], once["joints_cam"], 32), atol=1e-12)
     # the left wrist of the flipped sample is the right wrist of the original, mirrored in the image
     lw, rw = skeleton.JOINT_NAMES.index("left_wrist"), skeleton.JOINT_NAMES.index("right_wrist")
     assert np.allclose(once["joints_2d"][:, lw].numpy(), np.stack([32 - sample["joints_2d"][:, rw, 0],

@@ -33,15 +33,19 @@ def swing(u, v):
     return _axis_angle_matrix(axis, cos, sin)
 
 
+def _angle_about(T, u):
+    """The angle (N,) of rotations T (N, 3, 3) about unit axes u (N, 3): cos from the trace, sin from the skew part."""
+    cos = (T[..., 0, 0] + T[..., 1, 1] + T[..., 2, 2] - 1) / 2
+    sin = ((T[..., 2, 1] - T[..., 1, 2]) * u[..., 0] + (T[..., 0, 2] - T[..., 2, 0]) * u[..., 1]
+           + (T[..., 1, 0] - T[..., 0, 1]) * u[..., 2]) / 2
+    return torch.atan2(sin, cos)
+
+
 def decompose(R, bone):
     """R (N, 3, 3), bone (N, 3) -> swing (N, 3, 3), twist angle (N,): R = swing @ twist about the bone."""
     u = bone / bone.norm(dim=-1, keepdim=True)
     S = swing(u, (R @ u[..., None])[..., 0])
-    T = S.transpose(-1, -2) @ R
-    cos = (T[..., 0, 0] + T[..., 1, 1] + T[..., 2, 2] - 1) / 2
-    sin = ((T[..., 2, 1] - T[..., 1, 2]) * u[..., 0] + (T[..., 0, 2] - T[..., 2, 0]) * u[..., 1]
-           + (T[..., 1, 0] - T[..., 0, 1]) * u[..., 2]) / 2
-    return S, torch.atan2(sin, cos)
+    return S, _angle_about(S.transpose(-1, -2) @ R, u)
 
 
 def head_twist_degrees():
@@ -58,11 +62,7 @@ def _wrong_decompose(R, bone):
     """The wrong order: the twist read from R @ swing^T (twist after the swing) instead of swing^T @ R."""
     u = bone / bone.norm(dim=-1, keepdim=True)
     S = swing(u, (R @ u[..., None])[..., 0])
-    T = R @ S.transpose(-1, -2)
-    cos = (T[..., 0, 0] + T[..., 1, 1] + T[..., 2, 2] - 1) / 2
-    sin = ((T[..., 2, 1] - T[..., 1, 2]) * u[..., 0] + (T[..., 0, 2] - T[..., 2, 0]) * u[..., 1]
-           + (T[..., 1, 0] - T[..., 0, 1]) * u[..., 2]) / 2
-    return S, torch.atan2(sin, cos)
+    return S, _angle_about(R @ S.transpose(-1, -2), u)
 
 
 def _wrong_head_twist_degrees():

@@ -16,7 +16,7 @@ def perspective_depth(lam, corner_z):
 def cam_to_uvd(joints_cam, K, size):
     """Camera-frame joints (B, J, 3), K (3, 3), crop side `size` px -> HybrIK's uvd (B, J, 3), root = joint 0."""
     x, y, z = joints_cam.unbind(-1)
-    u_px = K[0, 0] * x / z + K[0, 1] * y / z + K[0, 2]
+    u_px = K[0, 0] * x / z + K[0, 2]
     v_px = K[1, 1] * y / z + K[1, 2]
     d = (z - z[:, :1]) / 2.2
     return torch.stack([u_px / size - 0.5, v_px / size - 0.5, d], -1)

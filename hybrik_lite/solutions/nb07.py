@@ -4,19 +4,23 @@ from __future__ import annotations
 import torch
 
 
+def _centred_svd(pred, gt):
+    """Both centred (float64), and the SVD of sum_j p_j g_j^T: pc, gc (B, J, 3), U, sigma, V (B, 3, 3), (B, 3), (B, 3, 3)."""
+    pc = pred.double() - pred.double().mean(1, keepdim=True)
+    gc = gt.double() - gt.double().mean(1, keepdim=True)
+    u, sigma, vt = torch.linalg.svd(pc.transpose(1, 2) @ gc)
+    return pc, gc, u, sigma, vt.transpose(1, 2)
+
+
 def pa_mpjpe(pred, gt):
     """Mean joint error after the best similarity s R x + t (Umeyama), never a reflection: (B, J, 3) x 2 -> (B,)."""
-    errors = []
-    for p, g in zip(pred.double(), gt.double()):
-        pc, gc = p - p.mean(0), g - g.mean(0)
-        u, sigma, vt = torch.linalg.svd(pc.T @ gc)
-        d = torch.ones(3, dtype=p.dtype)
-        d[2] = torch.linalg.det(vt.T @ u.T).sign()
-        rotation = vt.T @ torch.diag(d) @ u.T
-        scale = (sigma * d).sum() / pc.pow(2).sum()
-        aligned = scale * pc @ rotation.T + g.mean(0)
-        errors.append((aligned - g).norm(dim=-1).mean())
-    return torch.stack(errors).to(pred.dtype)
+    pc, gc, u, sigma, v = _centred_svd(pred, gt)
+    d = torch.ones_like(sigma)
+    d[:, 2] = torch.linalg.det(v @ u.transpose(1, 2)).sign()
+    rotation = v @ torch.diag_embed(d) @ u.transpose(1, 2)
+    scale = (sigma * d).sum(-1) / pc.pow(2).sum((1, 2))
+    aligned = scale[:, None, None] * pc @ rotation.transpose(1, 2)
+    return (aligned - gc).norm(dim=-1).mean(-1).to(pred.dtype)
 
 
 def n_mpjpe(pred, gt):
@@ -28,13 +32,9 @@ def n_mpjpe(pred, gt):
 
 def _wrong_pa_mpjpe(pred, gt):
     """Without the determinant fix: a mirror image would be 'aligned' by a reflection."""
-    errors = []
-    for p, g in zip(pred.double(), gt.double()):
-        pc, gc = p - p.mean(0), g - g.mean(0)
-        u, sigma, vt = torch.linalg.svd(pc.T @ gc)
-        aligned = sigma.sum() / pc.pow(2).sum() * pc @ (vt.T @ u.T).T + g.mean(0)
-        errors.append((aligned - g).norm(dim=-1).mean())
-    return torch.stack(errors).to(pred.dtype)
+    pc, gc, u, sigma, v = _centred_svd(pred, gt)
+    aligned = (sigma.sum(-1) / pc.pow(2).sum((1, 2)))[:, None, None] * pc @ (v @ u.transpose(1, 2)).transpose(1, 2)
+    return (aligned - gc).norm(dim=-1).mean(-1).to(pred.dtype)
 
 
 def _wrong_n_mpjpe(pred, gt):
